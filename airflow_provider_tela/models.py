@@ -1,0 +1,366 @@
+"""Pydantic models of the Tela API: what is sent (requests) and what comes back (runs, completions, chunks).
+
+Attribute names mirror the API's JSON. Response models accept unknown fields, because the API grows;
+request models reject unknown fields, because a typo in a DAG should fail before anything is sent.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from airflow_provider_tela.errors import TelaBadResponseError, TelaConfigError
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """Name every offending field with what was wrong, in one line per field."""
+    lines = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        lines.append(f"{where}: {error['msg']}")
+    return "; ".join(lines)
+
+
+# --- requests ---------------------------------------------------------------------------------
+
+
+class FileOptions(_Request):
+    """Options of a file variable, as Tela's SDK sends them."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    range: list[int] | None = Field(default=None, description="Pages to parse, e.g. [0, 1].")
+    parser_type: str | None = Field(default=None, description="Which parser provider to use.")
+
+
+class FileVariable(_Request):
+    """A file variable: a URL Tela can download (https, data: URI, or an uploaded file's URL)."""
+
+    file_url: str = Field(min_length=1)
+    options: FileOptions | None = None
+
+
+VariableValue = Union[str, FileVariable]
+
+
+class TextContent(_Request):
+    type: Literal["text"] = "text"
+    text: str
+
+
+class ImageUrl(_Request):
+    url: str = Field(min_length=1)
+    detail: Literal["auto", "high", "low"] | None = None
+
+
+class ImageUrlContent(_Request):
+    type: Literal["image_url"] = "image_url"
+    image_url: ImageUrl
+
+
+class FileContent(_Request):
+    """A file in a message (the API's ``FileMessage``)."""
+
+    file_url: str = Field(min_length=1)
+
+
+MessageContent = Union[str, TextContent, ImageUrlContent, FileContent]
+
+
+class FunctionCall(_Response):
+    name: str | None = None
+    arguments: str | None = None
+
+
+class Message(_Request):
+    role: Literal["user", "assistant", "system"]
+    content: MessageContent
+    function_call: FunctionCall | None = None
+
+
+class FunctionParameters(_Request):
+    type: Literal["object"] = "object"
+    properties: dict[str, Any] = Field(default_factory=dict)
+    required: list[str] | None = None
+
+
+class FunctionDefinition(_Request):
+    id: str | None = None
+    name: str = Field(min_length=1)
+    description: str | None = None
+    parameters: FunctionParameters | None = None
+
+
+class StructuredOutputSchema(_Request):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    type: Literal["object"] = "object"
+    properties: dict[str, Any] = Field(default_factory=dict)
+    title: str | None = None
+    description: str | None = None
+    required: list[str] | None = None
+
+
+class StructuredOutput(_Request):
+    enabled: bool = True
+    schema_: StructuredOutputSchema | None = Field(default=None, alias="schema")
+
+
+class Override(_Request):
+    """Per-request settings that replace the canvas's own."""
+
+    model: str | None = None
+    temperature: float | None = Field(default=None, ge=0, le=1)
+    type: Literal["chat", "completion"] | None = None
+    functions: list[FunctionDefinition] | None = None
+    structured_output: StructuredOutput | None = None
+
+
+class CompletionRequest(_Request):
+    """The body of ``POST /v2/chat/completions``."""
+
+    canvas_id: str | None = None
+    application_id: str | None = None
+    variables: dict[str, VariableValue] = Field(default_factory=dict)
+    messages: list[Message] | None = None
+    override: Override | None = None
+    stream: bool = False
+    async_: bool = Field(default=False, alias="async")
+    webhook_url: str | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> CompletionRequest:
+        if bool(self.canvas_id) == bool(self.application_id):
+            raise ValueError(
+                "give exactly one of canvas_id (a canvas's id) or application_id (a deployed app's id)"
+            )
+        if self.stream and (self.async_ or self.webhook_url):
+            raise ValueError("stream=True cannot be combined with async or webhook_url")
+        return self
+
+    @classmethod
+    def build(cls, **fields: Any) -> CompletionRequest:
+        """Validate user input, raising TelaConfigError that names each bad field."""
+        try:
+            return cls.model_validate(fields)
+        except ValidationError as exc:
+            raise TelaConfigError(f"Invalid Tela completion request: {describe_validation_error(exc)}") from exc
+
+    def to_payload(self) -> dict[str, Any]:
+        payload = self.model_dump(by_alias=True, exclude_none=True, mode="json")
+        # false flags are the API's default; leaving them out keeps requests minimal
+        for flag in ("stream", "async"):
+            if not payload.get(flag):
+                payload.pop(flag, None)
+        return payload
+
+
+# --- responses --------------------------------------------------------------------------------
+
+
+class RunStatus(str, Enum):
+    CREATED = "created"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (RunStatus.SUCCEEDED, RunStatus.FAILED)
+
+
+class Information(_Response):
+    duration: float | None = None
+    cost: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+class ToolCall(_Response):
+    name: str | None = None
+    arguments: str | None = None
+
+
+class OutputContent(_Response):
+    role: str | None = None
+    content: Any = None
+    tool_calls: list[ToolCall] | None = None
+    information: Information | None = None
+    has_structured_output: bool | None = None
+    input_messages: str | None = None
+
+
+class InputFile(_Response):
+    name: str | None = None
+    used_at: str | None = None
+    parsed_content: str | None = None
+    url: str | None = None
+    type: str | None = None
+
+
+class InputContent(_Response):
+    variables: dict[str, Any] | None = None
+    messages: list[dict[str, Any]] | None = None
+    files: list[InputFile] | None = None
+
+
+class RawInput(_Response):
+    version_id: str | None = None
+    canvas_id: str | None = None
+    application_id: str | None = None
+    webhook_url: str | None = None
+    variables: dict[str, Any] | None = None
+    messages: list[dict[str, Any]] | None = None
+    override: dict[str, Any] | None = None
+
+
+class CanvasRun(_Response):
+    """A canvas run, as ``GET /v2/chat/completions/{id}`` and async submissions answer it."""
+
+    id: str = Field(min_length=1)
+    status: RunStatus
+    input_content: InputContent | None = None
+    output_content: OutputContent | None = None
+    raw_input: RawInput | None = None
+    raw_output: dict[str, Any] | None = None
+    compatibility_date: str | None = None
+    prompt_version_id: str | None = None
+    prompt_application_id: str | None = None
+    workspace_id: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+
+    @property
+    def content(self) -> Any:
+        return self.output_content.content if self.output_content else None
+
+    @property
+    def usage(self) -> dict[str, Any]:
+        """Tokens, cost and duration as a plain dict (what goes to XCom key ``usage``)."""
+        if self.output_content and self.output_content.information:
+            return self.output_content.information.model_dump(mode="json")
+        return {}
+
+    def failure_reason(self) -> str:
+        """What the API said about a failed run, wherever it put it."""
+        extra = self.model_extra or {}
+        candidates = [extra.get("error"), (self.raw_output or {}).get("error")]
+        if self.output_content is not None and isinstance(self.output_content.content, dict):
+            candidates.append(self.output_content.content.get("error"))
+        for found in candidates:
+            if isinstance(found, dict) and found.get("message"):
+                return str(found["message"])
+            if isinstance(found, str) and found:
+                return found
+        return "Tela gave no reason; open the run in Tela to see its log"
+
+
+class CompletionMessage(_Response):
+    role: str | None = None
+    content: Any = None
+    tool_calls: list[ToolCall] | None = None
+    structured_content: Any = None
+
+
+class CompletionChoice(_Response):
+    message: CompletionMessage
+    finish_reason: str | None = None
+
+
+class Usage(_Response):
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+
+
+class ChatCompletion(_Response):
+    """The answer of a synchronous ``POST /v2/chat/completions``."""
+
+    id: str | None = None
+    object: str | None = None
+    created: int | None = None
+    choices: Annotated[list[CompletionChoice], Field(min_length=1)]
+    usage: Usage | None = None
+
+    @property
+    def content(self) -> Any:
+        return self.choices[0].message.content
+
+
+class ChunkDelta(_Response):
+    role: str | None = None
+    content: Any = None
+    function_call: FunctionCall | None = None
+
+
+class ChunkChoice(_Response):
+    delta: ChunkDelta | None = None
+    message: CompletionMessage | None = None
+    finish_reason: str | None = None
+
+
+class CompletionChunk(_Response):
+    """One Server-Sent Event of a streamed completion."""
+
+    id: str | None = None
+    object: str | None = None
+    created: int | None = None
+    model: str | None = None
+    choices: list[ChunkChoice] = Field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        """The piece of text this chunk adds (empty when it adds none)."""
+        if self.choices and self.choices[0].delta and isinstance(self.choices[0].delta.content, str):
+            return self.choices[0].delta.content
+        return ""
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.choices and self.choices[0].finish_reason)
+
+
+class FileUploadTarget(_Response):
+    """``POST /v2/file``: where to PUT the bytes and the URL to give the canvas afterwards."""
+
+    upload_url: str = Field(min_length=1)
+    download_url: str = Field(min_length=1)
+
+
+class CanvasVariable(_Response):
+    name: str
+    type: str = "text"
+    required: bool = False
+    description: str | None = None
+    processingOptions: dict[str, Any] | None = None
+
+
+class PromotedVersion(_Response):
+    """``GET /prompt/{canvas_id}/promoted-version``: the canvas version that runs, with its variables."""
+
+    id: str | None = None
+    variables: list[CanvasVariable] = Field(default_factory=list)
+
+
+def parse_model(model: type[BaseModel], data: Any, what: str) -> Any:
+    """Validate an API answer, raising TelaBadResponseError that names the field that was wrong."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise TelaBadResponseError(
+            f"Tela's answer to {what} does not match the documented {model.__name__}: "
+            f"{describe_validation_error(exc)}. If Tela changed its API, upgrade airflow-provider-tela."
+        ) from exc
