@@ -1,0 +1,318 @@
+"""Completion requests, canvas runs and the JSON documents the API returns for them."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Literal, Mapping
+
+from .canvases import Canvas, RunInput
+
+Mode = Literal["sync", "async", "webhook", "stream"]
+
+RUNNING_FRACTION = 0.1  # share of the latency a run spends in "created"
+COST_PER_TOKEN = 0.000002
+EMULATOR_MODEL = "tela-emulator"
+WORKSPACE_ID = "workspace-emulator"
+COMPATIBILITY_DATE = "2024-10-01T00:00:00.000Z"
+STREAM_PIECES = 4
+
+
+class BadRequest(Exception):
+    """A 400 answer; ``param`` names the offending request field."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    canvas_id: str | None
+    application_id: str | None
+    variables: dict[str, Any]
+    messages: list[Any]
+    override: dict[str, Any] | None
+    stream: bool
+    is_async: bool
+    webhook_url: str | None
+
+    @property
+    def mode(self) -> Mode:
+        if self.stream:
+            return "stream"
+        if self.webhook_url:
+            return "webhook"
+        return "async" if self.is_async else "sync"
+
+    def raw_input(self, version_id: str) -> dict[str, Any]:
+        return {
+            "version_id": version_id,
+            "canvas_id": self.canvas_id,
+            "application_id": self.application_id,
+            "webhook_url": self.webhook_url,
+            "variables": self.variables,
+            "messages": self.messages,
+            "override": self.override,
+        }
+
+
+def parse_completion_request(body: Any) -> CompletionRequest:
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object")
+    canvas_id, application_id = body.get("canvas_id"), body.get("application_id")
+    if canvas_id is None and application_id is None:
+        raise BadRequest("one of canvas_id or application_id is required", "canvas_id")
+    if canvas_id is not None and application_id is not None:
+        raise BadRequest("give only one of canvas_id or application_id, not both", "application_id")
+    for name, value in (("canvas_id", canvas_id), ("application_id", application_id)):
+        if value is not None and (not isinstance(value, str) or not value):
+            raise BadRequest(f"{name} must be a non-empty string", name)
+    variables = body.get("variables", {}) or {}
+    _check_variables(variables)
+    messages = body.get("messages", []) or []
+    _check_messages(messages)
+    override = body.get("override")
+    if override is not None and not isinstance(override, dict):
+        raise BadRequest("override must be an object", "override")
+    stream, is_async = body.get("stream", False), body.get("async", False)
+    for name, value in (("stream", stream), ("async", is_async)):
+        if not isinstance(value, bool):
+            raise BadRequest(f"{name} must be a boolean", name)
+    webhook_url = body.get("webhook_url")
+    if webhook_url is not None and not (isinstance(webhook_url, str) and webhook_url.startswith(("http://", "https://"))):
+        raise BadRequest("webhook_url must be an http(s) URL", "webhook_url")
+    if stream and (is_async or webhook_url):
+        raise BadRequest("stream cannot be combined with async or webhook_url", "stream")
+    return CompletionRequest(canvas_id, application_id, variables, messages, override, stream, is_async, webhook_url)
+
+
+def check_required_variables(canvas: Canvas, variables: Mapping[str, Any]) -> None:
+    for declared in canvas.variables:
+        if declared.required and variables.get(declared.name) in (None, ""):
+            raise BadRequest(f"missing required variable {declared.name!r}", f"variables.{declared.name}")
+
+
+def _check_variables(variables: Any) -> None:
+    if not isinstance(variables, dict):
+        raise BadRequest("variables must be an object", "variables")
+    for name, value in variables.items():
+        if isinstance(value, str):
+            continue
+        if not (isinstance(value, dict) and isinstance(value.get("file_url"), str)):
+            raise BadRequest(
+                f"variable {name!r} must be a string or an object with a string file_url", f"variables.{name}"
+            )
+        if not isinstance(value.get("options", {}), dict):
+            raise BadRequest(f"variable {name!r} options must be an object", f"variables.{name}")
+
+
+def _check_messages(messages: Any) -> None:
+    if not isinstance(messages, list):
+        raise BadRequest("messages must be a list", "messages")
+    for index, message in enumerate(messages):
+        if not (isinstance(message, dict) and isinstance(message.get("role"), str) and "content" in message):
+            raise BadRequest(f"messages[{index}] must be an object with role and content", "messages")
+
+
+@dataclass
+class Run:
+    id: str
+    canvas: Canvas
+    request: CompletionRequest
+    latency: float
+    created_wall: float
+    created_mono: float
+    content: Any = None
+    structured: bool = False
+    failure: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    # Terminal run objects never change, so they are serialised once for cheap polling.
+    terminal_body: bytes | None = field(default=None, repr=False)
+
+    @property
+    def terminal_status(self) -> str:
+        return "failed" if self.failure else "succeeded"
+
+    def status_at(self, now_mono: float) -> str:
+        elapsed = now_mono - self.created_mono
+        if elapsed >= self.latency:
+            return self.terminal_status
+        return "running" if elapsed >= self.latency * RUNNING_FRACTION else "created"
+
+    @property
+    def cost(self) -> float:
+        return round((self.input_tokens + self.output_tokens) * COST_PER_TOKEN, 8)
+
+    @property
+    def usage(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.input_tokens,
+            "completion_tokens": self.output_tokens,
+            "total_tokens": self.input_tokens + self.output_tokens,
+        }
+
+    def summary(self, now_mono: float) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "canvas_id": self.canvas.id,
+            "mode": self.request.mode,
+            "status": self.status_at(now_mono),
+            "latency": self.latency,
+            "created_at": _iso(self.created_wall),
+            "raw_input": self.request.raw_input(self.canvas.version_id),
+        }
+
+
+def execute(run_id: str, canvas: Canvas, request: CompletionRequest, resolved: Mapping[str, Any],
+            latency: float, created_wall: float, created_mono: float) -> Run:
+    """Compute the run's outcome up front; status then only depends on the clock."""
+    run = Run(run_id, canvas, request, latency, created_wall, created_mono)
+    run.input_tokens = _tokens([request.variables, request.messages])
+    if canvas.failure:
+        run.failure = canvas.failure
+        return run
+    run_input = RunInput(canvas.id, resolved, request.messages, request.override)
+    run.content, run.structured = canvas.render(run_input)
+    run.output_tokens = _tokens(run.content)
+    return run
+
+
+def completion_body(run: Run) -> dict[str, Any]:
+    """The synchronous ``chat.completion`` answer."""
+    return {
+        "id": run.id,
+        "object": "chat.completion",
+        "created": int(run.created_wall),
+        "choices": [{"message": _message(run)}],
+        "usage": run.usage,
+    }
+
+
+def webhook_payload(run: Run) -> dict[str, Any]:
+    created = int(run.created_wall + run.latency)
+    if run.failure:
+        return {"object": "chat.completion", "created": created, "choices": [], "error": {"message": run.failure}}
+    return {
+        "usage": run.usage,
+        "object": "chat.completion",
+        "choices": [{"message": {"role": "assistant", "content": run.content}}],
+        "created": created,
+    }
+
+
+def run_object(run: Run, status: str) -> dict[str, Any]:
+    """The run as ``GET /v2/chat/completions/{id}`` documents it."""
+    terminal = status in ("succeeded", "failed")
+    if status == "created":
+        updated = run.created_wall
+    elif status == "running":
+        updated = run.created_wall + run.latency * RUNNING_FRACTION
+    else:
+        updated = run.created_wall + run.latency
+    request = run.request
+    body: dict[str, Any] = {
+        "id": run.id,
+        "status": status,
+        "input_content": {
+            "variables": request.variables,
+            "messages": request.messages,
+            "files": _input_files(request.variables),
+        },
+        "output_content": _output_content(run) if terminal and not run.failure else None,
+        "raw_input": request.raw_input(run.canvas.version_id),
+        "raw_output": (webhook_payload(run) if not run.failure else {"error": {"message": run.failure}})
+        if terminal else None,
+        "compatibility_date": COMPATIBILITY_DATE,
+        "prompt_version_id": run.canvas.version_id,
+        "prompt_application_id": request.application_id,
+        "workspace_id": WORKSPACE_ID,
+        "created_at": _iso(run.created_wall),
+        "updated_at": _iso(updated),
+    }
+    if terminal and run.failure:
+        body["error"] = {"message": run.failure}
+    return body
+
+
+def stream_chunks(run: Run) -> list[dict[str, Any]]:
+    """SSE chunks: the text split into deltas, then a final chunk with the full message."""
+    model = str((run.request.override or {}).get("model") or EMULATOR_MODEL)
+    head = {"id": run.id, "object": "chat.completion.chunk", "created": int(run.created_wall), "model": model}
+    chunks = []
+    for index, piece in enumerate(_split_text(_text_of(run.content), STREAM_PIECES)):
+        delta = {"role": "assistant", "content": piece} if index == 0 else {"content": piece}
+        chunks.append({**head, "choices": [{"delta": delta, "finish_reason": None}]})
+    chunks.append({
+        **head,
+        "choices": [{"delta": {}, "finish_reason": "stop"}],
+        "message": _message(run),
+        "usage": run.usage,
+    })
+    return chunks
+
+
+def error_body(message: str, error_type: str, param: str | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"message": message, "type": error_type}
+    if param is not None:
+        error["param"] = param
+    return {"error": error}
+
+
+def _message(run: Run) -> dict[str, Any]:
+    return {
+        "role": "assistant",
+        "content": run.content,
+        "tool_calls": [],
+        "structured_content": run.content if run.structured else None,
+    }
+
+
+def _output_content(run: Run) -> dict[str, Any]:
+    return {
+        "role": "assistant",
+        "content": run.content,
+        "tool_calls": [],
+        "information": {
+            "duration": run.latency,
+            "cost": run.cost,
+            "input_tokens": run.input_tokens,
+            "output_tokens": run.output_tokens,
+        },
+        "has_structured_output": run.structured,
+    }
+
+
+def _input_files(variables: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"name": name, "used_at": "variables", "url": value["file_url"], "type": "file", "parsed_content": ""}
+        for name, value in variables.items()
+        if isinstance(value, dict)
+    ]
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict) and isinstance(content.get("text"), str):
+        return content["text"]
+    return json.dumps(content)
+
+
+def _split_text(text: str, pieces: int) -> list[str]:
+    words = re.findall(r"\s*\S+\s*", text) or [text]
+    size = max(1, -(-len(words) // pieces))  # ceiling division
+    return ["".join(words[i:i + size]) for i in range(0, len(words), size)]
+
+
+def _tokens(value: Any) -> int:
+    # Roughly four characters per token, like the usual LLM rule of thumb.
+    return max(1, len(json.dumps(value, default=str)) // 4)
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
