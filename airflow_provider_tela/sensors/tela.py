@@ -73,6 +73,15 @@ class TelaRunSensor(BaseSensorOperator):
         return PokeReturnValue(is_done=True, xcom_value=finish_run(context, run, self.log))
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
-        from airflow_provider_tela._results import finish_event
+        from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException
 
-        return finish_event(context, event, lambda: self.hook, self.timeout, self.log)
+        from airflow_provider_tela._results import finish_event
+        from airflow_provider_tela.errors import TelaTimeoutError
+
+        try:
+            return finish_event(context, event, lambda: self.hook, self.timeout, self.log)
+        except TelaTimeoutError as exc:
+            # the same outcome as a poking sensor's timeout, so that soft_fail skips instead of failing
+            if self.soft_fail:
+                raise AirflowSkipException(str(exc)) from exc
+            raise AirflowSensorTimeout(str(exc)) from exc

@@ -1,0 +1,125 @@
+"""The shared protocol pieces: settings, retry decisions, error mapping, SSE decoding."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_tela._http import calls
+from airflow_provider_tela._http.polling import poll_delay
+from airflow_provider_tela._http.responses import parse_retry_after
+from airflow_provider_tela._http.retry import Failure, RetryPolicy
+from airflow_provider_tela._http.settings import ClientSettings, normalize_base_url
+from airflow_provider_tela._http.sse import SSEDecoder
+from airflow_provider_tela.errors import (
+    TelaAuthenticationError,
+    TelaBadResponseError,
+    TelaConfigError,
+    TelaConnectionError,
+    TelaRateLimitError,
+    TelaRunMayExistError,
+    TelaServerError,
+)
+from airflow_provider_tela.models import CompletionRequest
+
+KEY = "sk-secret-key-123"
+GET = calls.get_run("r1")
+POST = calls.completion(CompletionRequest.build(canvas_id="c", **{"async": True}))
+
+
+@pytest.mark.parametrize(
+    "host, expected",
+    [
+        (None, "https://api.tela.com"),
+        ("", "https://api.tela.com"),
+        ("api.tela.com", "https://api.tela.com"),
+        ("https://api.tela.com/", "https://api.tela.com"),
+        ("http://127.0.0.1:8765", "http://127.0.0.1:8765"),
+    ],
+)
+def test_base_url_from_host_field(host, expected):
+    assert normalize_base_url(host) == expected
+
+
+def test_settings_refuse_plain_http_to_remote_hosts_and_hide_the_key():
+    with pytest.raises(TelaConfigError, match="allow_insecure_http"):
+        ClientSettings(base_url="http://tela.example.com", api_key=KEY)
+    ClientSettings(base_url="http://tela.example.com", api_key=KEY, allow_insecure_http=True)
+    ClientSettings(base_url="http://127.0.0.1:9", api_key=KEY)
+    assert KEY not in repr(ClientSettings(api_key=KEY))
+    with pytest.raises(TelaConfigError, match="password field"):
+        ClientSettings(api_key="")
+
+
+def test_retry_after_is_honoured_and_capped():
+    attempts = RetryPolicy(max_retries=2).attempts(GET, (KEY,))
+    assert attempts.answered(429, {"Retry-After": "2"}, b"{}").retry_in == 2.0
+    assert attempts.answered(503, {}, b"").retry_in is not None
+    final = attempts.answered(429, {"Retry-After": "2"}, b'{"error": {"message": "slow down"}}')
+    assert isinstance(final.error, TelaRateLimitError) and final.error.retry_after == 2.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+    assert RetryPolicy(retry_after_max=5).attempts(GET, ()).answered(429, {"Retry-After": "900"}, b"").retry_in == 5
+
+
+def test_backoff_grows_and_is_capped_with_jitter():
+    policy = RetryPolicy(backoff_base=1, backoff_max=4)
+    for retry_number, ceiling in [(0, 1), (1, 2), (2, 4), (5, 4)]:
+        delay = policy.backoff(retry_number)
+        assert ceiling / 2 <= delay <= ceiling
+
+
+def test_ambiguous_post_is_never_retried_but_a_get_is():
+    post = RetryPolicy().attempts(POST, ())
+    outcome = post.failed(Failure.NO_ANSWER, "connection dropped")
+    assert isinstance(outcome.error, TelaRunMayExistError)
+    assert "may have been created" in str(outcome.error)
+    assert isinstance(RetryPolicy().attempts(POST, ()).answered(504, {}, b"").error, TelaRunMayExistError)
+    assert RetryPolicy().attempts(POST, ()).failed(Failure.NOT_SENT, "refused").retry_in is not None
+    assert RetryPolicy().attempts(GET, ()).failed(Failure.NO_ANSWER, "dropped").retry_in is not None
+    exhausted = RetryPolicy(max_retries=0).attempts(GET, ()).failed(Failure.NOT_SENT, "refused")
+    assert isinstance(exhausted.error, TelaConnectionError)
+
+
+def test_errors_carry_status_and_excerpt_but_never_the_key():
+    attempts = RetryPolicy(max_retries=0).attempts(GET, (KEY,))
+    error = attempts.answered(401, {}, f'{{"error": {{"message": "bad key {KEY}"}}}}'.encode()).error
+    assert isinstance(error, TelaAuthenticationError)
+    assert error.status_code == 401 and KEY not in str(error) and "***" in str(error)
+    assert "password field" in str(error)
+    server = attempts.answered(500, {}, b"x" * 5000).error
+    assert isinstance(server, TelaServerError) and len(str(server)) < 1000
+
+
+def test_non_json_answer_is_a_clear_error():
+    with pytest.raises(TelaBadResponseError, match="not JSON"):
+        RetryPolicy().attempts(GET, ()).answered(200, {}, b"<html>login</html>")
+
+
+def test_poll_schedule_starts_soon_and_caps():
+    assert [poll_delay(n, 10) for n in range(6)] == [1, 2, 4, 8, 10, 10]
+
+
+def test_sse_decoder_yields_chunks_and_detects_truncation():
+    decoder = SSEDecoder()
+    lines = [
+        'data: {"choices": [{"delta": {"content": "Hel"}}]}', "",
+        ": keep-alive", "",
+        'data: {"choices": [{"delta": {"content": "lo"}, "finish_reason": "stop"}]}', "",
+        "data: [DONE]", "",
+    ]
+    chunks = [c for c in (decoder.feed(line) for line in lines) if c is not None]
+    assert "".join(c.text for c in chunks) == "Hello" and decoder.done
+    cut = SSEDecoder()
+    cut.feed('data: {"choices": [{"delta": {"content": "Hel"}}]}')
+    cut.feed("")
+    with pytest.raises(TelaBadResponseError, match="ended before"):
+        cut.close()
+    bad = SSEDecoder()
+    bad.feed("data: {oops")
+    with pytest.raises(TelaBadResponseError, match="not JSON"):
+        bad.feed("")
+
+
+def test_run_id_is_checked_and_quoted():
+    with pytest.raises(TelaConfigError, match="run_id"):
+        calls.get_run("  ")
+    assert calls.get_run("a/b").path == "/v2/chat/completions/a%2Fb"
