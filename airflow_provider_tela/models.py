@@ -320,6 +320,8 @@ class CompletionChunk(_Response):
     created: int | None = None
     model: str | None = None
     choices: list[ChunkChoice] = Field(default_factory=list)
+    # the documented final chunk carries the complete message beside its choices
+    message: CompletionMessage | None = None
 
     @property
     def text(self) -> str:
@@ -331,6 +333,13 @@ class CompletionChunk(_Response):
     @property
     def finished(self) -> bool:
         return bool(self.choices and self.choices[0].finish_reason)
+
+    @property
+    def final_message(self) -> CompletionMessage | None:
+        """The complete message, on the last chunk (top level, or inside the choice)."""
+        if self.message is not None:
+            return self.message
+        return self.choices[0].message if self.choices else None
 
 
 class FileUploadTarget(_Response):

@@ -50,12 +50,13 @@ class SSEDecoder:
         self.saw_finish = self.saw_finish or chunk.finished
         return chunk
 
-    def close(self) -> CompletionChunk | None:
-        """Call at end of stream: flush a last event, and fail if the stream was cut short."""
-        chunk = self._dispatch()
-        if not (self.done or self.saw_finish or (chunk is not None and chunk.finished)):
+    def close(self) -> None:
+        """Call at end of stream: fail if the stream was cut short.
+
+        An event not ended by a blank line is incomplete, and is dropped as the SSE spec says.
+        """
+        if not (self.done or self.saw_finish):
             raise TelaBadResponseError(
                 "Tela's completion stream ended before its final event ([DONE] or a finish_reason): "
                 "the connection was cut or the stream is malformed. The run may have completed in Tela."
             )
-        return chunk

@@ -32,7 +32,6 @@ class SyncTransport:
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         self.session.headers.update({"User-Agent": USER_AGENT, **settings.auth_headers})
-        self.session.verify = settings.verify
 
     def close(self) -> None:
         self.session.close()
@@ -47,6 +46,8 @@ class SyncTransport:
                 response = self.session.request(
                     call.method, self.settings.base_url + call.path, json=call.json, params=call.params,
                     timeout=timeout, stream=call.stream,
+                    # per request: a session-level verify loses to REQUESTS_CA_BUNDLE from the environment
+                    verify=self.settings.verify,
                 )
                 stream_ok = call.stream and response.status_code < 400
                 outcome = attempts.answered(

@@ -191,9 +191,7 @@ class TelaHook(BaseHook):
                     yield chunk
                 if decoder.done:
                     return
-            last = decoder.close()
-            if last is not None:
-                yield last
+            decoder.close()
         finally:
             response.close()
 

@@ -1,0 +1,205 @@
+"""TelaHook against the emulator over real HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airflow_provider_tela.errors import (
+    TelaAuthenticationError,
+    TelaBadResponseError,
+    TelaConfigError,
+    TelaNotFoundError,
+    TelaPermissionError,
+    TelaRunFailedError,
+    TelaRunMayExistError,
+    TelaServerError,
+    TelaTimeoutError,
+)
+from airflow_provider_tela.hooks.tela import TelaHook
+
+
+def test_sync_completion_returns_the_content_unchanged(hook, tela_env):
+    completion = hook.create_completion(canvas_id="canvas-echo", variables={"document": "hello"})
+    assert completion.object == "chat.completion"
+    assert completion.choices[0].message.content["variables"] == {"document": "hello"}
+    assert tela_env.stats()["runs_created"] == 1
+
+
+def test_application_id_targets_the_app(hook, tela_env):
+    completion = hook.create_completion(application_id="app-echo", variables={"document": "x"})
+    assert completion.content["variables"] == {"document": "x"}
+    assert tela_env.runs()[0]["raw_input"]["application_id"] == "app-echo"
+
+
+def test_bad_input_fails_before_any_request(hook, tela_env):
+    with pytest.raises(TelaConfigError, match="exactly one"):
+        hook.submit_run(canvas_id="canvas-echo", application_id="app-echo")
+    with pytest.raises(TelaConfigError, match="messages.0.role"):
+        hook.submit_run(canvas_id="canvas-echo", messages=[{"role": "bot", "content": "x"}])
+    assert tela_env.stats()["requests"] == 0
+
+
+def test_submit_then_wait_until_succeeded(hook, tela_env):
+    run = hook.submit_run(canvas_id="canvas-echo", variables={"document": "doc"})
+    assert run.status in ("created", "running") and run.id
+    finished = hook.wait_for_run(run.id, poll_interval=0.2, timeout=10)
+    assert finished.status == "succeeded"
+    assert finished.output_content.content["variables"] == {"document": "doc"}
+    info = finished.output_content.information
+    assert info.input_tokens > 0 and info.output_tokens > 0 and info.cost > 0
+    assert tela_env.runs()[0]["raw_input"]["variables"] == {"document": "doc"}
+    assert tela_env.stats()["runs_created"] == 1
+
+
+def test_failed_run_raises_with_the_api_reason(hook, tela_env):
+    run = hook.submit_run(canvas_id="canvas-fail", variables={})
+    with pytest.raises(TelaRunFailedError, match="emulated failure") as info:
+        hook.wait_for_run(run.id, poll_interval=0.1, timeout=10)
+    assert info.value.run_id == run.id
+
+
+def test_wait_times_out_with_the_run_id(hook, tela_env):
+    tela_env.configure(run_latency=30)
+    run = hook.submit_run(canvas_id="canvas-echo", variables={"document": "d"})
+    with pytest.raises(TelaTimeoutError, match=run.id):
+        hook.wait_for_run(run.id, poll_interval=0.2, timeout=0.5)
+
+
+def test_unknown_run_is_not_found(hook):
+    with pytest.raises(TelaNotFoundError, match="404"):
+        hook.get_run("no-such-run")
+
+
+def test_wrong_key_is_an_authentication_error_without_the_key(tela_env, monkeypatch):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TELA_DEFAULT",
+        json.dumps({"conn_type": "tela", "host": tela_env.url, "password": "wrong-key-abcdef"}),
+    )
+    with pytest.raises(TelaAuthenticationError) as info:
+        TelaHook().get_run("x")
+    assert info.value.status_code == 401 and "wrong-key-abcdef" not in str(info.value)
+    ok, message = TelaHook().test_connection()
+    assert not ok and "401" in message
+
+
+def test_forbidden_key_is_a_permission_error(tela_env, monkeypatch):
+    tela_env.configure(forbidden_keys=["read-only-key-1"])
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TELA_DEFAULT",
+        json.dumps({"conn_type": "tela", "host": tela_env.url, "password": "read-only-key-1"}),
+    )
+    with pytest.raises(TelaPermissionError):
+        TelaHook().submit_run(canvas_id="canvas-echo")
+
+
+def test_test_connection_succeeds(hook):
+    assert hook.test_connection() == (True, f"Connected to Tela at {hook.settings.base_url}")
+
+
+def test_429_with_retry_after_is_retried_and_counted(hook, tela_env):
+    tela_env.add_fault(kind="429", method="POST", path="/v2/chat/completions", count=2, retry_after=0.2)
+    run = hook.submit_run(canvas_id="canvas-echo", variables={"document": "d"})
+    stats = tela_env.stats()
+    assert stats["completions_posted"] + stats["faults_injected"]["429"] >= 3
+    assert stats["faults_injected"]["429"] == 2 and stats["runs_created"] == 1 and run.id
+
+
+@pytest.mark.parametrize("kind", ["502", "503"])
+def test_gateway_errors_are_retried(hook, tela_env, kind):
+    tela_env.add_fault(kind=kind, method="GET", path="/v2/chat/completions", count=2)
+    run = hook.submit_run(canvas_id="canvas-echo", variables={"document": "d"})
+    assert hook.get_run(run.id).id == run.id
+    assert tela_env.stats()["faults_injected"][kind] == 2
+
+
+def test_retry_budget_runs_out(hook, tela_env):
+    tela_env.add_fault(kind="503", method="GET", path="/v2/chat/completions", count=10)
+    with pytest.raises(TelaServerError, match="503"):
+        hook.get_run("anything")
+    assert tela_env.stats()["faults_injected"]["503"] == 4  # the first try and 3 retries
+
+
+def test_dropped_post_is_not_resubmitted(hook, tela_env):
+    tela_env.add_fault(kind="drop_after", method="POST", path="/v2/chat/completions", count=1)
+    with pytest.raises(TelaRunMayExistError, match="may have been created"):
+        hook.submit_run(canvas_id="canvas-echo", variables={"document": "d"})
+    # the emulator accepted the run, and the client did not send it a second time
+    assert tela_env.stats()["runs_created"] == 1
+    assert tela_env.stats()["completions_posted"] == 1
+
+
+def test_slow_post_times_out_as_may_exist(tela_env, monkeypatch):
+    conn = {"conn_type": "tela", "host": tela_env.url, "password": tela_env.api_key, "extra": {"timeout": 0.3}}
+    monkeypatch.setenv("AIRFLOW_CONN_TELA_DEFAULT", json.dumps(conn))
+    tela_env.add_fault(kind="slow", method="POST", path="/v2/chat/completions", count=1, delay=2)
+    with pytest.raises(TelaRunMayExistError, match="no answer within 0.3 s"):
+        TelaHook().submit_run(canvas_id="canvas-echo", variables={"document": "d"})
+    assert tela_env.stats()["requests"] == 1 and tela_env.stats()["faults_injected"] == {"slow": 1}
+
+
+def test_dropped_get_is_retried(hook, tela_env):
+    run = hook.submit_run(canvas_id="canvas-echo", variables={"document": "d"})
+    tela_env.add_fault(kind="drop_before", method="GET", path="/v2/chat/completions", count=1)
+    assert hook.get_run(run.id).id == run.id
+
+
+def test_unreachable_host_is_a_connection_error(monkeypatch):
+    from airflow_provider_tela.errors import TelaConnectionError
+
+    conn = {"conn_type": "tela", "host": "http://127.0.0.1:9", "password": "k-12345", "extra": {"max_retries": 1}}
+    monkeypatch.setenv("AIRFLOW_CONN_TELA_DEFAULT", json.dumps(conn))
+    with pytest.raises(TelaConnectionError, match="Could not reach Tela"):
+        TelaHook().submit_run(canvas_id="c")
+
+
+@pytest.mark.parametrize("kind, match", [("garbage", "not JSON"), ("malformed", "does not match"), ("bad_status", "status")])
+def test_malformed_answers_are_clear_errors(hook, tela_env, kind, match):
+    run = hook.submit_run(canvas_id="canvas-echo", variables={"document": "d"})
+    tela_env.add_fault(kind=kind, method="GET", path="/v2/chat/completions", count=1)
+    with pytest.raises(TelaBadResponseError, match=match):
+        hook.get_run(run.id)
+
+
+def test_streaming_yields_typed_chunks(hook, tela_env):
+    chunks = list(hook.stream_completion(canvas_id="canvas-echo", variables={"document": "streamed"}))
+    assert len(chunks) > 2
+    text = "".join(chunk.text for chunk in chunks)
+    final = chunks[-1].final_message
+    assert final is not None and text == final.content["text"]
+    assert tela_env.stats()["runs_created"] == 1
+
+
+def test_truncated_stream_is_an_error(hook, tela_env):
+    tela_env.add_fault(kind="truncated_sse", method="POST", path="/v2/chat/completions", count=1)
+    with pytest.raises(TelaBadResponseError, match="ended before"):
+        list(hook.stream_completion(canvas_id="canvas-echo", variables={"document": "x"}))
+
+
+def test_one_pooled_connection_for_many_calls(hook, tela_env):
+    run = hook.submit_run(canvas_id="canvas-echo", variables={"document": "d"})
+    for _ in range(10):
+        hook.get_run(run.id)
+    assert tela_env.stats()["connections_opened"] == 1
+
+
+def test_promoted_version_and_upload_target(hook):
+    version = hook.get_promoted_version("canvas-echo")
+    names = {v.name: v for v in version.variables}
+    assert names["document"].required and names["document"].type == "text"
+    target = hook.create_file_upload()
+    assert target.upload_url.startswith("http") and target.download_url.startswith("http")
+
+
+def test_https_with_the_emulator_ca_bundle(tela_emulator_https, monkeypatch):
+    conn = json.loads(tela_emulator_https.connection_json())
+    monkeypatch.setenv("AIRFLOW_CONN_TELA_DEFAULT", json.dumps(conn))
+    assert conn["host"].startswith("https://")
+    assert TelaHook().create_completion(canvas_id="canvas-echo", variables={"document": "tls"}).content
+    conn["extra"] = {"max_retries": 0}
+    monkeypatch.setenv("AIRFLOW_CONN_TELA_DEFAULT", json.dumps(conn))
+    from airflow_provider_tela.errors import TelaConnectionError
+
+    with pytest.raises(TelaConnectionError, match="ca_bundle"):
+        TelaHook().get_run("x")

@@ -1,0 +1,41 @@
+"""What happens when a DAG file is parsed: early errors, no heavy imports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from airflow_provider_tela.errors import TelaConfigError
+from airflow_provider_tela.operators.tela import TelaCompletionOperator
+
+
+def test_exactly_one_target_is_checked_at_parse_time():
+    with pytest.raises(TelaConfigError, match="exactly one of canvas_id"):
+        TelaCompletionOperator(task_id="t")
+    with pytest.raises(TelaConfigError, match="exactly one of canvas_id"):
+        TelaCompletionOperator(task_id="t", canvas_id="c", application_id="a")
+
+
+def test_variables_must_be_a_mapping():
+    with pytest.raises(TelaConfigError, match="variables must be a mapping"):
+        TelaCompletionOperator(task_id="t", canvas_id="c", variables=["a", "b"])
+
+
+def test_template_fields():
+    assert set(TelaCompletionOperator.template_fields) == {
+        "canvas_id", "application_id", "variables", "messages", "override", "webhook_url",
+    }
+
+
+def test_importing_operator_and_sensor_builds_no_client():
+    code = (
+        "import sys, airflow.sdk\n"
+        "import airflow_provider_tela.operators.tela, airflow_provider_tela.sensors.tela\n"
+        "heavy = [m for m in ('aiohttp', 'requests', 'pydantic', 'airflow_provider_tela.hooks.tela',"
+        " 'airflow_provider_tela.models') if m in sys.modules and m.startswith('airflow_provider')]\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
