@@ -75,7 +75,15 @@ async def start_server(state: EmulatorState, host: str, port: int, ssl_context: 
 
 
 async def stop_server(server: RunningServer) -> None:
-    await server.runner.cleanup()
+    runner = server.runner
+    handlers = runner.server.connections if runner.server is not None else []
+    transports = [handler.transport for handler in handlers if handler.transport is not None]
+    await runner.cleanup()
+    # cleanup() only *starts* closing TLS connections (close_notify, then waiting for the peer's);
+    # abort them so no socket outlives the emulator. Aborting a closed transport is a no-op.
+    for transport in transports:
+        transport.abort()
+    await asyncio.sleep(0)
 
 
 class _CountingTCPSite(web.BaseSite):

@@ -10,7 +10,7 @@ from airflow.sdk import DAG, task
 from airflow_provider_tela.operators.tela import TelaCompletionOperator
 from airflow_provider_tela.sensors.tela import TelaRunSensor
 
-from .conftest import task_states, xcoms
+from airflow_state import run_dag, task_states, xcoms
 
 START = datetime(2026, 1, 1)
 
@@ -28,7 +28,7 @@ def test_wait_returns_content_and_usage(tela_env, deferrable):
             task_id="canvas", canvas_id="canvas-echo", variables={"document": "hello"},
             deferrable=deferrable, poll_interval=0.5,
         )
-    dag_run = dag.test()
+    dag_run = run_dag(dag)
     assert task_states(dag_run) == {"canvas": "success"}
     run = only_run(tela_env)
     values = xcoms(dag_run)
@@ -54,7 +54,7 @@ def test_templated_variables_render_nested_values(tela_env):
             deferrable=True, poll_interval=0.5,
         )
         extracted >> canvas
-    dag_run = dag.test()
+    dag_run = run_dag(dag)
     assert task_states(dag_run)["canvas"] == "success"
     raw = only_run(tela_env)["raw_input"]
     assert raw["canvas_id"] == "canvas-echo"
@@ -69,7 +69,7 @@ def test_structured_output_is_returned_as_the_object(tela_env):
             task_id="canvas", canvas_id="canvas-structured", variables={"text": "great"},
             override={"structured_output": {"enabled": True, "schema": schema}}, deferrable=True, poll_interval=0.5,
         )
-    dag_run = dag.test()
+    dag_run = run_dag(dag)
     assert xcoms(dag_run)[("canvas", -1, "return_value")] == {"title": "example title", "score": 1}
 
 
@@ -77,7 +77,7 @@ def test_structured_output_is_returned_as_the_object(tela_env):
 def test_failed_run_fails_the_task_without_resubmitting(tela_env, deferrable):
     with DAG(f"t_failed_{deferrable}", schedule=None, start_date=START) as dag:
         TelaCompletionOperator(task_id="canvas", canvas_id="canvas-fail", deferrable=deferrable, poll_interval=0.5)
-    dag_run = dag.test()
+    dag_run = run_dag(dag)
     assert task_states(dag_run) == {"canvas": "failed"}
     assert tela_env.stats()["runs_created"] == 1
 
@@ -90,7 +90,7 @@ def test_timeout_fails_the_task_naming_the_run(tela_env, deferrable, caplog):
             task_id="canvas", canvas_id="canvas-echo", variables={"document": "x"},
             deferrable=deferrable, poll_interval=0.2, timeout=1,
         )
-    dag_run = dag.test()
+    dag_run = run_dag(dag)
     assert task_states(dag_run) == {"canvas": "failed"}
     assert tela_env.stats()["runs_created"] == 1
 
@@ -107,7 +107,7 @@ def test_fire_and_forget_then_sensor(tela_env, mode):
             poke_interval=0.5, timeout=30,
         )
         submit >> wait
-    dag_run = dag.test()
+    dag_run = run_dag(dag)
     assert task_states(dag_run) == {"submit": "success", "wait": "success"}
     run = only_run(tela_env)
     values = xcoms(dag_run)
@@ -123,7 +123,7 @@ def test_sensor_fails_when_the_run_failed(tela_env, hook_factory=None):
             task_id="wait", run_id="{{ ti.xcom_pull(task_ids='submit', key='run_id') }}", poke_interval=0.3, timeout=30,
         )
         submit >> wait
-    assert task_states(dag.test()) == {"submit": "success", "wait": "failed"}
+    assert task_states(run_dag(dag)) == {"submit": "success", "wait": "failed"}
 
 
 def test_mapped_over_many_variables(tela_env):
@@ -132,7 +132,7 @@ def test_mapped_over_many_variables(tela_env):
         TelaCompletionOperator.partial(task_id="canvas", canvas_id="canvas-echo", deferrable=True, poll_interval=0.5).expand(
             variables=[{"document": d} for d in documents]
         )
-    dag_run = dag.test()
+    dag_run = run_dag(dag)
     values = xcoms(dag_run)
     returned = [values[("canvas", i, "return_value")]["variables"]["document"] for i in range(len(documents))]
     assert returned == documents
@@ -155,7 +155,7 @@ def test_durable_retry_reconnects_instead_of_resubmitting(tela_env, deferrable):
             task_id="canvas", canvas_id="canvas-echo", variables={"document": "once"}, deferrable=deferrable,
             poll_interval=0.5, retries=1, retry_delay=timedelta(seconds=0),
         )
-    dag_run = dag.test()
+    dag_run = run_dag(dag)
     assert task_states(dag_run) == {"canvas": "success"}
     assert tela_env.stats()["runs_created"] == 1
     run = only_run(tela_env)
@@ -170,7 +170,7 @@ def test_not_durable_resubmits_on_retry(tela_env):
             task_id="canvas", canvas_id="canvas-echo", variables={"document": "twice"}, durable=False,
             poll_interval=0.5, retries=1, retry_delay=timedelta(seconds=0),
         )
-    assert task_states(dag.test()) == {"canvas": "success"}
+    assert task_states(run_dag(dag)) == {"canvas": "success"}
     assert tela_env.stats()["runs_created"] == 2
 
 
@@ -179,5 +179,5 @@ def test_bad_input_fails_before_anything_is_sent(tela_env):
         TelaCompletionOperator(
             task_id="canvas", canvas_id="canvas-echo", messages=[{"role": "robot", "content": "hi"}],
         )
-    assert task_states(dag.test()) == {"canvas": "failed"}
+    assert task_states(run_dag(dag)) == {"canvas": "failed"}
     assert tela_env.stats()["requests"] == 0

@@ -378,8 +378,8 @@ def test_drop_before_creates_nothing(tela_emulator: TelaEmulator) -> None:
     stats = tela_emulator.stats()
     assert stats["runs_created"] == 0 and stats["completions_posted"] == 0
     assert stats["faults_injected"] == {"drop_before": 1}
+    tela_emulator.add_fault("drop_before", method="GET", path=COMPLETIONS, count=1)
     with pytest.raises(requests.ConnectionError):
-        tela_emulator.add_fault("drop_before", method="GET", path=COMPLETIONS, count=1)
         get_run(tela_emulator, "any")
 
 
@@ -527,19 +527,17 @@ def test_admin_api(tela_emulator: TelaEmulator) -> None:
 
 def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
     ready = tmp_path / "ready"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_tela.testing", "--port", "0", "--api-key", "cli-key",
-         "--run-latency", "0", "--ready-file", str(ready)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        url = process.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:") and ready.read_text().strip() == url
-        response = requests.post(url + COMPLETIONS, json=ECHO, headers={"Authorization": "Bearer cli-key"}, timeout=5)
-        assert response.status_code == 200
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    command = [sys.executable, "-m", "airflow_provider_tela.testing", "--port", "0", "--api-key", "cli-key",
+               "--run-latency", "0", "--ready-file", str(ready)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        try:
+            url = process.stdout.readline().strip()
+            assert url.startswith("http://127.0.0.1:") and ready.read_text().strip() == url
+            response = requests.post(url + COMPLETIONS, json=ECHO, headers={"Authorization": "Bearer cli-key"},
+                                     timeout=5)
+            assert response.status_code == 200
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=10) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
