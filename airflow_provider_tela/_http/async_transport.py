@@ -23,9 +23,21 @@ from airflow_provider_tela.errors import TelaConnectionError
 # Enough parallel requests for thousands of waiting runs, few enough to keep connections warm.
 POOL_LIMIT = 100
 
-_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, aiohttp.ClientSession]] = (
-    weakref.WeakKeyDictionary()
-)
+
+
+class _LoopPool:
+    """The sessions of one event loop, and how many triggers are using them."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[Any, aiohttp.ClientSession] = {}
+        self.leases = 0
+
+
+_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopPool] = weakref.WeakKeyDictionary()
+
+
+def _pool() -> _LoopPool:
+    return _pools.setdefault(asyncio.get_running_loop(), _LoopPool())
 
 
 def _ssl_for(verify: bool | str) -> ssl.SSLContext | bool:
@@ -38,18 +50,33 @@ def _ssl_for(verify: bool | str) -> ssl.SSLContext | bool:
 
 def shared_session(verify: bool | str) -> aiohttp.ClientSession:
     """The running loop's session for this TLS setting, created on first use."""
-    per_loop = _sessions.setdefault(asyncio.get_running_loop(), {})
-    session = per_loop.get(verify)
+    sessions = _pool().sessions
+    session = sessions.get(verify)
     if session is None or session.closed:
         connector = aiohttp.TCPConnector(limit=POOL_LIMIT, ssl=_ssl_for(verify), ttl_dns_cache=300)
         session = aiohttp.ClientSession(connector=connector, headers={"User-Agent": USER_AGENT})
-        per_loop[verify] = session
+        sessions[verify] = session
     return session
 
 
+def lease_sessions() -> None:
+    """A trigger starts using the loop's sessions."""
+    _pool().leases += 1
+
+
+async def release_sessions() -> None:
+    """A trigger is done; the last one out closes the sessions, so no loop ends with open sockets."""
+    pool = _pool()
+    pool.leases = max(0, pool.leases - 1)
+    if pool.leases == 0:
+        await close_shared_sessions()
+
+
 async def close_shared_sessions() -> None:
-    """Close the running loop's sessions (tests and benchmarks call this before the loop ends)."""
-    for session in _sessions.pop(asyncio.get_running_loop(), {}).values():
+    """Close the running loop's sessions now."""
+    pool = _pool()
+    sessions, pool.sessions = pool.sessions, {}
+    for session in sessions.values():
         await session.close()
 
 

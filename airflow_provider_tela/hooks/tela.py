@@ -14,7 +14,7 @@ from typing import Any, Iterator
 from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 
 from airflow_provider_tela._http import calls
-from airflow_provider_tela._http.async_transport import AsyncTransport
+from airflow_provider_tela._http.async_transport import AsyncTransport, lease_sessions, release_sessions
 from airflow_provider_tela._http.polling import poll_delay, run_finished
 from airflow_provider_tela._http.retry import RetryPolicy
 from airflow_provider_tela._http.settings import ClientSettings
@@ -229,6 +229,14 @@ class TelaAsyncHook(BaseHook):
         super().__init__()
         self.tela_conn_id = tela_conn_id
         self._transport: AsyncTransport | None = None
+
+    async def __aenter__(self) -> TelaAsyncHook:
+        """Hold the event loop's shared connection pool open while this hook is in use."""
+        lease_sessions()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await release_sessions()
 
     async def transport(self) -> AsyncTransport:
         if self._transport is None:

@@ -2,7 +2,7 @@
 
 Prints the base URL on stdout once listening (and writes it to ``--ready-file``,
 followed by the CA bundle path on a second line with ``--https``), then serves
-until SIGTERM or SIGINT.
+until SIGTERM or SIGINT, removing the ready file on the way out.
 """
 
 from __future__ import annotations
@@ -58,7 +58,12 @@ async def _serve(args: argparse.Namespace) -> None:
         if emulator.ca_bundle:
             print(f"tela-emulator: CA bundle at {emulator.ca_bundle}", file=sys.stderr, flush=True)
         print(emulator.url, flush=True)
-        await stopping.wait()
+        try:
+            await stopping.wait()
+        finally:
+            if args.ready_file is not None:
+                # A stale ready file would announce a server that is gone.
+                args.ready_file.unlink(missing_ok=True)
 
 
 def _write_ready_file(path: Path, emulator: TelaEmulator) -> None:

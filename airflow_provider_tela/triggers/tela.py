@@ -51,6 +51,14 @@ class TelaRunTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         # Imported here so that DAG files importing the operator stay light.
+        from airflow_provider_tela.hooks.tela import TelaAsyncHook
+
+        async with TelaAsyncHook(self.tela_conn_id) as hook:
+            event = await self._wait(hook)
+        yield TriggerEvent(event)
+
+    async def _wait(self, hook: Any) -> dict[str, Any]:
+        """Poll until the run ends or the deadline passes; return the one event to yield."""
         from airflow_provider_tela._http.polling import poll_delay, run_finished
         from airflow_provider_tela.errors import (
             TelaConnectionError,
@@ -59,10 +67,8 @@ class TelaRunTrigger(BaseTrigger):
             TelaRunFailedError,
             TelaServerError,
         )
-        from airflow_provider_tela.hooks.tela import TelaAsyncHook
 
         transient = (TelaConnectionError, TelaRateLimitError, TelaServerError)
-        hook = TelaAsyncHook(self.tela_conn_id)
         poll_number = 0
         last_status = None
         while True:
@@ -70,25 +76,19 @@ class TelaRunTrigger(BaseTrigger):
                 run = await hook.get_run(self.run_id)
                 last_status = str(run.status)
                 if run_finished(run):
-                    yield TriggerEvent(self._success(run))
-                    return
+                    return self._success(run)
             except TelaRunFailedError as exc:
-                yield TriggerEvent({"status": "failed", "run_id": self.run_id, "message": exc.reason})
-                return
+                return {"status": "failed", "run_id": self.run_id, "message": exc.reason}
             except transient as exc:
                 self.log.warning("Tela run %s: transient error, will poll again: %s", self.run_id, exc)
             except TelaError as exc:
-                yield TriggerEvent({"status": "error", "run_id": self.run_id, "message": str(exc)})
-                return
+                return {"status": "error", "run_id": self.run_id, "message": str(exc)}
             delay = poll_delay(poll_number, self.poll_interval)
             poll_number += 1
             if self.end_time is not None and time.time() + delay > self.end_time:
                 remaining = self.end_time - time.time()
                 if remaining <= 0:
-                    yield TriggerEvent(
-                        {"status": "timeout", "run_id": self.run_id, "last_status": last_status}
-                    )
-                    return
+                    return {"status": "timeout", "run_id": self.run_id, "last_status": last_status}
                 delay = remaining
             await asyncio.sleep(delay)
 

@@ -538,6 +538,7 @@ def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
             assert response.status_code == 200
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=10) == 0
+            assert not ready.exists()
         finally:
             if process.poll() is None:
                 process.kill()
