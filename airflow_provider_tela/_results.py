@@ -28,29 +28,63 @@ def describe_usage(usage: dict[str, Any]) -> str:
     return ", ".join(parts) or "no usage reported"
 
 
-def finish(context: Any, run_id: str, usage: dict[str, Any], content: Any, log: Any) -> Any:
+OutputCheck = Callable[[Any], None]
+
+
+def finish(
+    context: Any, run_id: str, usage: dict[str, Any], content: Any, log: Any, check: OutputCheck | None = None
+) -> Any:
     """Push usage, log it in one line, and return the content (it becomes XCom ``return_value``)."""
+    if check is not None:
+        check(content)
     context["ti"].xcom_push(key=USAGE_KEY, value=usage)
     log.info("Tela run %s succeeded: %s", run_id, describe_usage(usage))
     return content
 
 
-def finish_run(context: Any, run: CanvasRun, log: Any) -> Any:
-    return finish(context, run.id, run.usage, run.content, log)
+def finish_run(context: Any, run: CanvasRun, log: Any, check: OutputCheck | None = None) -> Any:
+    return finish(context, run.id, run.usage, run.content, log, check)
 
 
 def finish_event(
-    context: Any, event: dict[str, Any], hook_factory: Callable[[], TelaHook], timeout: float | None, log: Any
+    context: Any,
+    event: dict[str, Any],
+    hook_factory: Callable[[], TelaHook],
+    timeout: float | None,
+    log: Any,
+    check: OutputCheck | None = None,
 ) -> Any:
     """Turn the trigger's event into the task's result, or into the error the task fails with."""
     run_id = event.get("run_id", "?")
     status = event.get("status")
     if status == "success":
         if event.get("content_inline", True):
-            return finish(context, run_id, event.get("usage") or {}, event.get("content"), log)
-        return finish_run(context, hook_factory().get_run(run_id), log)
+            return finish(context, run_id, event.get("usage") or {}, event.get("content"), log, check)
+        return finish_run(context, hook_factory().get_run(run_id), log, check)
     if status == "failed":
         raise TelaRunFailedError(run_id, event.get("message", "no reason given"))
     if status == "timeout":
         raise TelaTimeoutError(run_id, timeout or 0, event.get("last_status"))
     raise TelaError(f"Waiting for Tela run {run_id} failed: {event.get('message', event)}")
+
+
+def output_check(output_schema: Any) -> OutputCheck | None:
+    """With a pydantic model as ``output_schema``, check the structured output against it."""
+    if not (isinstance(output_schema, type) and hasattr(output_schema, "model_validate")):
+        return None
+
+    def check(content: Any) -> None:
+        from pydantic import ValidationError
+
+        from airflow_provider_tela.errors import TelaBadResponseError
+        from airflow_provider_tela.models import describe_validation_error
+
+        try:
+            output_schema.model_validate(content)
+        except ValidationError as exc:
+            raise TelaBadResponseError(
+                f"The canvas's structured output does not match {output_schema.__name__}: "
+                f"{describe_validation_error(exc)}"
+            ) from exc
+
+    return check

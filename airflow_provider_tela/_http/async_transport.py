@@ -95,8 +95,9 @@ class AsyncTransport:
         while True:
             try:
                 async with session.request(
-                    call.method, self.settings.base_url + call.path, json=call.json, params=call.params,
-                    headers=self.settings.auth_headers, timeout=self._timeout,
+                    call.method, call.url(self.settings.base_url), json=call.json, params=call.params,
+                    headers=call.headers if call.absolute_url else {**self.settings.auth_headers, **call.headers},
+                    timeout=self._timeout,
                 ) as response:
                     body = await response.read()
                 outcome = attempts.answered(response.status, response.headers, body)

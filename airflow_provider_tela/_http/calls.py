@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-from urllib.parse import quote
+from dataclasses import dataclass, field
+from typing import IO, Any, Callable, ContextManager
+from urllib.parse import quote, urlsplit
 
 from airflow_provider_tela.errors import TelaConfigError
 from airflow_provider_tela.models import CompletionRequest
@@ -21,10 +21,19 @@ class ApiCall:
     creates_run: bool = False
     stream: bool = False
     params: dict[str, str] | None = None
+    # A presigned URL outside the API (file uploads): sent as is, and never with the API key.
+    absolute_url: str | None = None
+    # Opens the request body afresh for every attempt, so that a retry re-reads a streamed file.
+    body: Callable[[], ContextManager[IO[bytes]]] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    expect_json: bool = True
 
     @property
     def label(self) -> str:
         return f"{self.method} {self.path}"
+
+    def url(self, base_url: str) -> str:
+        return self.absolute_url or base_url + self.path
 
 
 def _path_segment(value: str, name: str) -> str:
@@ -44,6 +53,17 @@ def get_run(run_id: str) -> ApiCall:
 def create_file() -> ApiCall:
     # An unused upload slot costs nothing, so this POST may be retried like a GET.
     return ApiCall("POST", "/v2/file")
+
+
+def upload(upload_url: str, open_body: Callable[[], ContextManager[IO[bytes]]], content_type: str,
+           size: int | None) -> ApiCall:
+    """PUT a file's bytes to the upload URL Tela handed out (a presigned URL: no API key)."""
+    parts = urlsplit(upload_url)
+    headers = {"Content-Type": content_type}
+    if size is not None:
+        headers["Content-Length"] = str(size)
+    return ApiCall("PUT", f"{parts.scheme}://{parts.netloc}{parts.path}", absolute_url=upload_url,
+                   body=open_body, headers=headers, expect_json=False)
 
 
 def promoted_version(canvas_id: str) -> ApiCall:

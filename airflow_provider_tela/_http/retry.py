@@ -77,7 +77,9 @@ class Attempts:
     def answered(self, status: int, headers: Mapping[str, str], body: bytes | None) -> Outcome:
         """Judge an HTTP answer. ``body`` is None for a streamed success the caller reads itself."""
         if status < 400:
-            return Outcome(data=None if body is None else decode_json(self.call, body, self.secrets))
+            if body is None or not self.call.expect_json:
+                return Outcome()
+            return Outcome(data=decode_json(self.call, body, self.secrets))
         error = error_for_status(self.call, status, headers, body or b"", self.secrets)
         if status not in RETRYABLE_STATUSES:
             return Outcome(error=error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from typing import Any
 
 import requests
@@ -43,16 +44,18 @@ class SyncTransport:
         while True:
             response = None
             try:
-                response = self.session.request(
-                    call.method, self.settings.base_url + call.path, json=call.json, params=call.params,
-                    timeout=timeout, stream=call.stream,
-                    # per request: a session-level verify loses to REQUESTS_CA_BUNDLE from the environment
-                    verify=self.settings.verify,
-                )
-                stream_ok = call.stream and response.status_code < 400
-                outcome = attempts.answered(
-                    response.status_code, response.headers, None if stream_ok else response.content
-                )
+                with ExitStack() as stack:
+                    data = stack.enter_context(call.body()) if call.body else None
+                    response = self.session.request(
+                        call.method, call.url(self.settings.base_url), json=call.json, params=call.params,
+                        data=data, headers=self._headers(call), timeout=timeout, stream=call.stream,
+                        # per request: a session-level verify loses to REQUESTS_CA_BUNDLE from the environment
+                        verify=self.settings.verify,
+                    )
+                    stream_ok = call.stream and response.status_code < 400
+                    outcome = attempts.answered(
+                        response.status_code, response.headers, None if stream_ok else response.content
+                    )
             except requests.exceptions.SSLError as exc:
                 raise TelaConnectionError(
                     f"TLS handshake with {self.settings.base_url} failed ({type(exc).__name__}). Check the "
@@ -70,6 +73,12 @@ class SyncTransport:
             if response is not None:
                 response.close()
             self._settle(outcome)
+
+    @staticmethod
+    def _headers(call: ApiCall) -> dict[str, Any]:
+        if call.absolute_url:
+            return {**call.headers, "Authorization": None}  # None drops the session's key header
+        return call.headers
 
     @staticmethod
     def _settle(outcome: Outcome) -> None:

@@ -20,7 +20,16 @@ from airflow_provider_tela._http.retry import RetryPolicy
 from airflow_provider_tela._http.settings import ClientSettings
 from airflow_provider_tela._http.sse import SSEDecoder
 from airflow_provider_tela._http.sync_transport import SyncTransport
-from airflow_provider_tela.errors import TelaError, TelaTimeoutError
+from airflow_provider_tela.errors import TelaConfigError, TelaError, TelaTimeoutError
+from airflow_provider_tela.files import TelaFile
+from airflow_provider_tela.inputs import (
+    FileResolver,
+    check_files,
+    placeholder,
+    resolve_messages,
+    resolve_variables,
+    variable_kind,
+)
 from airflow_provider_tela.models import (
     CanvasRun,
     ChatCompletion,
@@ -40,13 +49,37 @@ def build_request(
     variables: dict[str, Any] | None = None,
     messages: list[Any] | None = None,
     override: dict[str, Any] | Any | None = None,
+    *,
+    resolve_file: FileResolver = placeholder,
     **flags: Any,
 ) -> CompletionRequest:
-    """Validate the arguments of a completion, raising TelaConfigError before anything is sent."""
+    """Validate the arguments of a completion, raising TelaConfigError before anything is sent.
+
+    Files are turned into file variables by ``resolve_file``: a placeholder by default (validation
+    only, no I/O), or a real upload.
+    """
     return CompletionRequest.build(
-        canvas_id=canvas_id, application_id=application_id, variables=variables or {},
-        messages=messages, override=override, **flags,
+        canvas_id=canvas_id, application_id=application_id,
+        variables=resolve_variables(variables, resolve_file), messages=resolve_messages(messages, resolve_file),
+        override=override, **flags,
     )
+
+
+def canvas_variable_problems(declared: PromotedVersion, variables: dict[str, Any] | None) -> list[str]:
+    """Every way ``variables`` disagrees with what the canvas declares."""
+    given = variables or {}
+    by_name = {v.name: v for v in declared.variables}
+    problems = [f"missing required variable {v.name!r}" for v in declared.variables if v.required and v.name not in given]
+    problems += [
+        f"unknown variable {name!r} (the canvas declares: {', '.join(sorted(by_name)) or 'none'})"
+        for name in given if name not in by_name
+    ]
+    problems += [
+        f"variable {name!r} is a file in the canvas but got text: pass TelaFile(...) or a Path"
+        for name, value in given.items()
+        if name in by_name and by_name[name].type == "file" and variable_kind(value) != "file"
+    ]
+    return problems
 
 
 def _settings_from(conn: Any, timeout: float | None, max_retries: int | None) -> ClientSettings:
@@ -120,6 +153,24 @@ class TelaHook(BaseHook):
     def _send(self, call: calls.ApiCall, *, read_timeout: float | None = None) -> Any:
         return self.transport.request(call, read_timeout=read_timeout)[1]
 
+    def prepare_request(
+        self,
+        canvas_id: str | None = None,
+        application_id: str | None = None,
+        variables: dict[str, Any] | None = None,
+        messages: list[Any] | None = None,
+        override: dict[str, Any] | None = None,
+        **flags: Any,
+    ) -> CompletionRequest:
+        """Validate everything, check every file, then upload the files and build the request.
+
+        Nothing is uploaded when any part of the request is wrong.
+        """
+        build_request(canvas_id, application_id, variables, messages, override, **flags)
+        check_files(variables, messages)
+        return build_request(
+            canvas_id, application_id, variables, messages, override, resolve_file=self.upload_file, **flags
+        )
     # --- completions and runs -------------------------------------------------------------------
 
     def create_completion(
@@ -131,7 +182,7 @@ class TelaHook(BaseHook):
         override: dict[str, Any] | None = None,
     ) -> ChatCompletion:
         """Run a canvas and wait for the answer in the same request (short canvases only)."""
-        request = build_request(canvas_id, application_id, variables, messages, override)
+        request = self.prepare_request(canvas_id, application_id, variables, messages, override)
         return parse_model(ChatCompletion, self._send(calls.completion(request)), "a completion")
 
     def submit_run(
@@ -144,7 +195,7 @@ class TelaHook(BaseHook):
         webhook_url: str | None = None,
     ) -> CanvasRun:
         """Start a canvas run asynchronously and return it (``.id``, ``.status``) at once."""
-        request = build_request(
+        request = self.prepare_request(
             canvas_id, application_id, variables, messages, override,
             webhook_url=webhook_url, **({} if webhook_url else {"async": True}),
         )
@@ -181,7 +232,7 @@ class TelaHook(BaseHook):
         override: dict[str, Any] | None = None,
     ) -> Iterator[CompletionChunk]:
         """Run a canvas with ``stream: true`` and yield its chunks as they arrive."""
-        request = build_request(canvas_id, application_id, variables, messages, override, stream=True)
+        request = self.prepare_request(canvas_id, application_id, variables, messages, override, stream=True)
         response, _ = self.transport.request(calls.completion(request))
         decoder = SSEDecoder(secrets=self.settings.secrets)
         try:
@@ -200,6 +251,30 @@ class TelaHook(BaseHook):
     def create_file_upload(self) -> FileUploadTarget:
         """Ask Tela where to upload a file (``POST /v2/file``)."""
         return parse_model(FileUploadTarget, self._send(calls.create_file()), "a file upload request")
+
+    def upload_file(self, tela_file: TelaFile | Any) -> dict[str, Any]:
+        """Give Tela a file; return the variable to send (``{"file_url": ..., "options": ...}``).
+
+        URLs and data: URIs are returned as they are. Anything else is streamed from its source to
+        the upload URL Tela hands out, so a large file needs little memory.
+        """
+        from airflow_provider_tela.files import as_tela_file
+
+        tela_file = as_tela_file(tela_file)
+        if not tela_file.needs_upload:
+            tela_file.size()
+            return tela_file.to_variable()
+        size = tela_file.size()
+        target = self.create_file_upload()
+        self._send(calls.upload(target.upload_url, tela_file.open, tela_file.mime_type(), size))
+        self.log.info("Uploaded %s (%s bytes) to Tela", tela_file, size)
+        return tela_file.to_variable(target.download_url)
+
+    def check_canvas_variables(self, canvas_id: str, variables: dict[str, Any] | None) -> None:
+        """Fail, naming every problem, when ``variables`` do not fit the canvas's promoted version."""
+        problems = canvas_variable_problems(self.get_promoted_version(canvas_id), variables)
+        if problems:
+            raise TelaConfigError(f"Variables do not fit canvas {canvas_id}: " + "; ".join(problems) + ".")
 
     def get_promoted_version(self, canvas_id: str) -> PromotedVersion:
         """The canvas's promoted version, with the variables it declares."""

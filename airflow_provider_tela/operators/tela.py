@@ -19,9 +19,11 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_tela.hooks.tela import TelaHook
-    from airflow_provider_tela.models import CanvasRun, CompletionRequest
+    from airflow_provider_tela.models import CanvasRun
 
 ACTIVE_STATUSES = ("created", "running")
+# A streamed answer is logged as it grows, at most this often, not once per token.
+STREAM_LOG_INTERVAL = 2.0
 
 
 def check_target(canvas_id: Any, application_id: Any) -> None:
@@ -65,6 +67,12 @@ class TelaCompletionOperator(ResumableJobMixin, BaseOperator):
     :param poll_interval: longest wait between two status checks, in seconds.
     :param timeout: seconds to wait for the run before failing the task (the run is not cancelled).
     :param durable: reconnect to the submitted run on retry instead of submitting again.
+    :param output_schema: a pydantic model class or a JSON schema; turns structured output on (the
+        return value is then the structured object, checked against a pydantic model).
+    :param validate_variables: before submitting, check ``variables`` against the canvas's promoted
+        version (missing required, unknown, text given for a file); needs ``canvas_id``.
+    :param stream: consume the answer as a stream in the worker (``deferrable=False`` only), logging
+        it as it grows; returns the final content like the other modes.
     """
 
     template_fields: Sequence[str] = (
@@ -89,6 +97,9 @@ class TelaCompletionOperator(ResumableJobMixin, BaseOperator):
         poll_interval: float = 10.0,
         timeout: float = 3600.0,
         durable: bool = True,
+        output_schema: Any = None,
+        validate_variables: bool = False,
+        stream: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(durable=durable, **kwargs)
@@ -96,6 +107,16 @@ class TelaCompletionOperator(ResumableJobMixin, BaseOperator):
         check_variables(variables)
         if poll_interval <= 0 or timeout <= 0:
             raise TelaConfigError(f"poll_interval and timeout must be positive, got {poll_interval} and {timeout}")
+        if stream and (deferrable or not wait_for_completion or webhook_url):
+            raise TelaConfigError(
+                "stream=True reads the answer in the worker: it needs deferrable=False, "
+                "wait_for_completion=True and no webhook_url"
+            )
+        if validate_variables and not canvas_id:
+            raise TelaConfigError("validate_variables=True needs canvas_id: an application's variables cannot be looked up")
+        self.output_schema = output_schema
+        self.validate_variables = validate_variables
+        self.stream = stream
         self.canvas_id = canvas_id
         self.application_id = application_id
         self.variables = variables
@@ -116,20 +137,57 @@ class TelaCompletionOperator(ResumableJobMixin, BaseOperator):
 
         return TelaHook(self.tela_conn_id)
 
-    def build_request(self) -> CompletionRequest:
-        """The validated request, built from the rendered fields before anything is sent."""
+    def _request_args(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        from airflow_provider_tela.inputs import output_schema_override
+
+        override = output_schema_override(self.output_schema, self.override)
+        if self.stream:
+            flags: dict[str, Any] = {"stream": True}
+        elif self.webhook_url:
+            flags = {"webhook_url": self.webhook_url}
+        else:
+            flags = {"async": True}
+        return (self.canvas_id, self.application_id, self.variables, self.messages, override), flags
+
+    def validate_inputs(self) -> None:
+        """Check the rendered fields and every file before anything is sent or uploaded."""
         from airflow_provider_tela.hooks.tela import build_request
+        from airflow_provider_tela.inputs import check_files
 
         check_target(self.canvas_id, self.application_id)
         check_variables(self.variables)
-        flags: dict[str, Any] = {"webhook_url": self.webhook_url} if self.webhook_url else {"async": True}
-        return build_request(
-            self.canvas_id, self.application_id, self.variables, self.messages, self.override, **flags
-        )
+        args, flags = self._request_args()
+        build_request(*args, **flags)
+        check_files(self.variables, self.messages)
+        if self.validate_variables:
+            self.hook.check_canvas_variables(str(self.canvas_id), self.variables)
 
     def execute(self, context: Context) -> Any:
-        self._request = self.build_request()
+        self.validate_inputs()
+        if self.stream:
+            return self._execute_stream(context)
         return self.execute_resumable(context)
+
+    def _execute_stream(self, context: Context) -> Any:
+        from airflow_provider_tela._results import finish, output_check
+
+        args, _ = self._request_args()
+        pieces: list[str] = []
+        final = None
+        run_id = ""
+        last_log = time.monotonic()
+        for chunk in self.hook.stream_completion(*args):
+            if chunk.id and not run_id:
+                run_id = chunk.id
+                self._announce(context, run_id)
+            pieces.append(chunk.text)
+            final = chunk.final_message or final
+            if time.monotonic() - last_log >= STREAM_LOG_INTERVAL:
+                last_log = time.monotonic()
+                text = "".join(pieces)
+                self.log.info("Tela stream: %d characters so far: ...%s", len(text), text[-200:])
+        content = final.content if final is not None and final.content is not None else {"text": "".join(pieces)}
+        return finish(context, run_id, {}, content, self.log, output_check(self.output_schema))
 
     # --- ResumableJobMixin ----------------------------------------------------------------------
 
@@ -142,7 +200,8 @@ class TelaCompletionOperator(ResumableJobMixin, BaseOperator):
             self._announced = run_id
 
     def submit_job(self, context: Context) -> str:
-        run = self.hook.submit_request(self._request)
+        args, flags = self._request_args()
+        run = self.hook.submit_request(self.hook.prepare_request(*args, **flags))
         self._announce(context, run.id)
         return run.id
 
@@ -184,7 +243,7 @@ class TelaCompletionOperator(ResumableJobMixin, BaseOperator):
         return self.get_job_result(run_id, context)
 
     def get_job_result(self, external_id: Any, context: Context) -> Any:
-        from airflow_provider_tela._results import finish_run
+        from airflow_provider_tela._results import finish_run, output_check
 
         run_id = str(external_id)
         self._announce(context, run_id)
@@ -192,10 +251,10 @@ class TelaCompletionOperator(ResumableJobMixin, BaseOperator):
             return run_id
         if self._finished is None or self._finished.id != run_id:
             self._finished = self.hook.get_run(run_id)
-        return finish_run(context, self._finished, self.log)
+        return finish_run(context, self._finished, self.log, output_check(self.output_schema))
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Resume after the trigger's event: the run's content, or the error the task fails with."""
-        from airflow_provider_tela._results import finish_event
+        from airflow_provider_tela._results import finish_event, output_check
 
-        return finish_event(context, event, lambda: self.hook, self.timeout, self.log)
+        return finish_event(context, event, lambda: self.hook, self.timeout, self.log, output_check(self.output_schema))

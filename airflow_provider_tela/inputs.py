@@ -1,0 +1,86 @@
+"""Turning the variables and messages a DAG gives into what the API takes, files included.
+
+Resolution runs twice per submission: first with a placeholder for each file, so that the whole
+request is validated before a byte is uploaded; then with the real uploads, right before sending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Callable
+
+from airflow_provider_tela.errors import TelaConfigError
+from airflow_provider_tela.files import TelaFile, as_tela_file, is_file_value
+
+FileResolver = Callable[[TelaFile], dict[str, Any]]
+
+
+def placeholder(tela_file: TelaFile) -> dict[str, Any]:
+    """Stands in for an upload while the request is validated."""
+    return tela_file.to_variable(f"https://upload.pending/{tela_file.display_name}")
+
+
+def files_in(variables: Mapping[str, Any] | None, messages: list[Any] | None) -> list[TelaFile]:
+    """Every file a request carries, in variables and in message contents."""
+    found = [as_tela_file(v) for v in (variables or {}).values() if is_file_value(v)]
+    for message in messages or []:
+        if isinstance(message, Mapping) and is_file_value(message.get("content")):
+            found.append(as_tela_file(message["content"]))
+    return found
+
+
+def check_files(variables: Mapping[str, Any] | None, messages: list[Any] | None) -> None:
+    """Fail on a missing, empty or unreadable file before anything is submitted."""
+    for tela_file in files_in(variables, messages):
+        tela_file.size()
+
+
+def resolve_variables(variables: Mapping[str, Any] | None, resolve: FileResolver) -> dict[str, Any]:
+    if variables is None:
+        return {}
+    if not isinstance(variables, Mapping):
+        raise TelaConfigError(
+            f"variables must be a mapping of variable name to value, got {type(variables).__name__}"
+        )
+    return {name: resolve(as_tela_file(v)) if is_file_value(v) else v for name, v in variables.items()}
+
+
+def resolve_messages(messages: list[Any] | None, resolve: FileResolver) -> list[Any] | None:
+    if messages is None:
+        return None
+    if not isinstance(messages, (list, tuple)):
+        raise TelaConfigError(f"messages must be a list of {{'role': ..., 'content': ...}}, got {type(messages).__name__}")
+    resolved = []
+    for message in messages:
+        if isinstance(message, Mapping) and is_file_value(message.get("content")):
+            message = {**message, "content": {"file_url": resolve(as_tela_file(message["content"]))["file_url"]}}
+        resolved.append(message)
+    return resolved
+
+
+def output_schema_override(output_schema: Any, override: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Turn ``output_schema`` (a pydantic model class or a JSON schema) into structured-output settings."""
+    if output_schema is None:
+        return dict(override) if override is not None else None
+    if isinstance(output_schema, type) and hasattr(output_schema, "model_json_schema"):
+        schema = output_schema.model_json_schema()
+    elif isinstance(output_schema, Mapping):
+        schema = dict(output_schema)
+    else:
+        raise TelaConfigError(
+            f"output_schema must be a pydantic model class or a JSON schema dict, got {type(output_schema).__name__}"
+        )
+    if schema.get("type", "object") != "object":
+        raise TelaConfigError(f"output_schema must describe an object (type 'object'), got type {schema.get('type')!r}")
+    merged = dict(override or {})
+    if "structured_output" in merged:
+        raise TelaConfigError("give output_schema or override['structured_output'], not both")
+    merged["structured_output"] = {"enabled": True, "schema": {"type": "object", **schema}}
+    return merged
+
+
+def variable_kind(value: Any) -> str:
+    """``file`` or ``text``, as a canvas declares its variables."""
+    if is_file_value(value) or (isinstance(value, Mapping) and "file_url" in value):
+        return "file"
+    return "text"
