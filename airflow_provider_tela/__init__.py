@@ -9,6 +9,17 @@ __version__ = "0.1.0"
 
 _HOOKS = "airflow_provider_tela.hooks.tela"
 
+__all__ = ["TelaFile", "get_provider_info"]
+
+
+def __getattr__(name: str) -> object:
+    # `from airflow_provider_tela import TelaFile` without importing it when Airflow only wants the provider info
+    if name == "TelaFile":
+        from airflow_provider_tela.files import TelaFile
+
+        return TelaFile
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 def get_provider_info() -> dict:
     """What Airflow's provider manager reads: connection type, hooks, operators, sensors, triggers."""
@@ -28,6 +39,7 @@ def get_provider_info() -> dict:
         "operators": [{"integration-name": "Tela", "python-modules": ["airflow_provider_tela.operators.tela"]}],
         "sensors": [{"integration-name": "Tela", "python-modules": ["airflow_provider_tela.sensors.tela"]}],
         "triggers": [{"integration-name": "Tela", "python-modules": ["airflow_provider_tela.triggers.tela"]}],
+        "task-decorators": [{"name": "tela", "class-name": "airflow_provider_tela.decorators.tela.tela_task"}],
         "connection-types": [
             {
                 "hook-class-name": f"{_HOOKS}.TelaHook",

@@ -143,16 +143,16 @@ class TelaFile:
                 path = self._storage_path()
                 if not path.is_file():
                     raise TelaConfigError(f"TelaFile {str(path)!r} does not exist in object storage")
-                size = path.stat()["size"] if isinstance(path.stat(), dict) else path.stat().st_size
+                size = path.stat().st_size
         except TelaConfigError:
             raise
         except Exception as exc:  # storage backends raise their own errors (credentials, network)
             raise TelaConfigError(
-                f"TelaFile {self!r} cannot be read: {type(exc).__name__}: {exc}. Check the path and the "
+                f"{self!r} cannot be read: {type(exc).__name__}: {exc}. Check the path and the "
                 "storage connection (conn_id)."
             ) from exc
         if size == 0:
-            raise TelaConfigError(f"TelaFile {self!r} is empty: Tela cannot read an empty document")
+            raise TelaConfigError(f"{self!r} is empty: Tela cannot read an empty document")
         return size
 
     def _decode_data_uri(self) -> bytes:

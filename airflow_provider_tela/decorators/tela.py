@@ -1,0 +1,77 @@
+"""``@task.tela``: a TaskFlow function that returns a canvas's variables; the task runs the canvas.
+
+    @task.tela(canvas_id="...", deferrable=True)
+    def summarize(path: str):
+        return {"document": TelaFile(path)}
+
+The function may also return ``{"variables": {...}, "messages": [...]}``. The task then behaves as a
+TelaCompletionOperator with the decorator's arguments: same XCom (return value, ``run_id``, ``usage``),
+same waiting modes, same durability.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.providers.common.compat.sdk import (
+    DecoratedOperator,
+    TaskDecorator,
+    context_merge,
+    determine_kwargs,
+    task_decorator_factory,
+)
+
+from airflow_provider_tela.errors import TelaConfigError
+from airflow_provider_tela.operators.tela import TelaCompletionOperator
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+
+def split_returned(value: Any) -> tuple[Mapping[str, Any], list[Any] | None]:
+    """The decorated function's return value as (variables, messages)."""
+    if not isinstance(value, Mapping):
+        raise TelaConfigError(
+            f"A @task.tela function must return a dict of variables (or {{'variables': ..., 'messages': ...}}), "
+            f"got {type(value).__name__}"
+        )
+    if set(value) and set(value) <= {"variables", "messages"}:
+        return value.get("variables") or {}, value.get("messages")
+    return value, None
+
+
+class _TelaDecoratedOperator(DecoratedOperator, TelaCompletionOperator):
+    template_fields: Sequence[str] = (*DecoratedOperator.template_fields, *TelaCompletionOperator.template_fields)
+    template_fields_renderers: ClassVar[dict[str, str]] = {
+        **DecoratedOperator.template_fields_renderers,
+        **TelaCompletionOperator.template_fields_renderers,
+    }
+    custom_operator_name: str = "@task.tela"
+    overwrite_rtif_after_execution: bool = True
+
+    def __init__(
+        self,
+        *,
+        python_callable: Callable,
+        op_args: Collection[Any] | None = None,
+        op_kwargs: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(python_callable=python_callable, op_args=op_args, op_kwargs=op_kwargs, **kwargs)
+
+    def execute(self, context: Context) -> Any:
+        context_merge(context, self.op_kwargs)
+        kwargs = determine_kwargs(self.python_callable, self.op_args, context)
+        variables, messages = split_returned(self.python_callable(*self.op_args, **kwargs))
+        self.variables = dict(variables)
+        if messages is not None:
+            self.messages = messages
+        return super().execute(context)
+
+
+def tela_task(python_callable: Callable | None = None, **kwargs: Any) -> TaskDecorator:
+    """Wrap a function that returns canvas variables into a TelaCompletionOperator task."""
+    return task_decorator_factory(
+        python_callable=python_callable, decorated_operator_class=_TelaDecoratedOperator, **kwargs
+    )
