@@ -97,7 +97,7 @@ class TelaTimeoutError(TelaError):
     def __init__(self, run_id: str, waited_seconds: float, last_status: str | None = None) -> None:
         status = f" (last status: {last_status})" if last_status else ""
         super().__init__(
-            f"Tela run {run_id} did not finish within {waited_seconds:.0f} s{status}. "
+            f"Tela run {run_id} did not finish within {waited_seconds:g} s{status}. "
             "The run was not cancelled (Tela has no cancel endpoint); raise `timeout` to wait longer, "
             f"or pick the run up later with TelaRunSensor(run_id={run_id!r})."
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from airflow_provider_tela.errors import TelaBadResponseError, TelaConfigError
 
@@ -27,7 +27,7 @@ def describe_validation_error(exc: ValidationError) -> str:
     lines = []
     for error in exc.errors():
         where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        lines.append(f"{where}: {error['msg']}")
+        lines.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
     return "; ".join(lines)
 
 
@@ -82,10 +82,26 @@ class FunctionCall(_Response):
     arguments: str | None = None
 
 
+CONTENT_SHAPES = (
+    "a string, {'type': 'text', 'text': ...}, {'type': 'image_url', 'image_url': {'url': ..., 'detail': ...}}, "
+    "or a file ({'file_url': ...} or TelaFile)"
+)
+
+
 class Message(_Request):
     role: Literal["user", "assistant", "system"]
     content: MessageContent
     function_call: FunctionCall | None = None
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _known_shape(cls, value: Any) -> Any:
+        # Checked up front so that the error names the shapes instead of one line per union member.
+        if isinstance(value, (str, BaseModel)):
+            return value
+        if isinstance(value, dict) and (value.get("type") in ("text", "image_url") or set(value) == {"file_url"}):
+            return value
+        raise ValueError(f"content must be {CONTENT_SHAPES}; got {value!r:.80}")
 
 
 class FunctionParameters(_Request):
@@ -137,6 +153,18 @@ class CompletionRequest(_Request):
     stream: bool = False
     async_: bool = Field(default=False, alias="async")
     webhook_url: str | None = None
+
+    @field_validator("variables", mode="before")
+    @classmethod
+    def _text_or_file(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for name, item in value.items():
+                if not isinstance(item, (str, dict, FileVariable)):
+                    raise ValueError(
+                        f"variable {name!r} must be text (a string) or a file (TelaFile(...), a Path, or "
+                        f"{{'file_url': ...}}); got {type(item).__name__}: convert it, e.g. str(value)"
+                    )
+        return value
 
     @model_validator(mode="after")
     def _one_target(self) -> CompletionRequest:

@@ -69,8 +69,7 @@ class Attempts:
         )
         self.retries_done += 1
         log.warning(
-            "Tela %s: %s; retry %d of %d in %.1f s",
-            self.call.label, error, self.retries_done, self.policy.max_retries, delay,
+            "Retry %d of %d in %.1f s after: %s", self.retries_done, self.policy.max_retries, delay, error
         )
         return Outcome(retry_in=delay)
 

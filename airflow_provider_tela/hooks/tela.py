@@ -219,7 +219,7 @@ class TelaHook(BaseHook):
             if remaining <= 0:
                 raise TelaTimeoutError(run_id, timeout, str(run.status))
             delay = min(poll_delay(poll_number, poll_interval), remaining)
-            self.log.info("Tela run %s is %s; next check in %.0f s", run_id, run.status, delay)
+            self.log.info("Tela run %s is %s; next check in %.1f s", run_id, run.status, delay)
             time.sleep(delay)
         raise AssertionError("itertools.count() never ends")
 

@@ -43,7 +43,7 @@ def test_request_payload_mirrors_the_api():
 @pytest.mark.parametrize(
     "fields, named",
     [
-        ({"canvas_id": "c", "variables": {"doc": 3}}, "variables.doc"),
+        ({"canvas_id": "c", "variables": {"doc": 3}}, "variable 'doc' must be text"),
         ({"canvas_id": "c", "messages": [{"role": "robot", "content": "hi"}]}, "messages.0.role"),
         ({"canvas_id": "c", "messages": [{"role": "user"}]}, "messages.0.content"),
         ({"canvas_id": "c", "override": {"temperature": 7}}, "override.temperature"),
