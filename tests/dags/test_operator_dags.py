@@ -181,3 +181,16 @@ def test_bad_input_fails_before_anything_is_sent(tela_env):
         )
     assert task_states(run_dag(dag)) == {"canvas": "failed"}
     assert tela_env.stats()["requests"] == 0
+
+
+@pytest.mark.parametrize("deferrable", [True, False], ids=["deferred", "poke"])
+def test_sensor_timeout_with_soft_fail_skips(tela_env, deferrable):
+    tela_env.configure(run_latency=60)
+    with DAG(f"t_sensor_soft_{deferrable}", schedule=None, start_date=START) as dag:
+        submit = TelaCompletionOperator(task_id="submit", canvas_id="canvas-echo", variables={"document": "d"}, wait_for_completion=False)
+        wait = TelaRunSensor(
+            task_id="wait", run_id="{{ ti.xcom_pull(task_ids='submit', key='run_id') }}", deferrable=deferrable,
+            poke_interval=0.2, timeout=1, soft_fail=True,
+        )
+        submit >> wait
+    assert task_states(run_dag(dag)) == {"submit": "success", "wait": "skipped"}

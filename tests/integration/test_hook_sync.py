@@ -203,3 +203,11 @@ def test_https_with_the_emulator_ca_bundle(tela_emulator_https, monkeypatch):
 
     with pytest.raises(TelaConnectionError, match="ca_bundle"):
         TelaHook().get_run("x")
+
+
+def test_connection_in_uri_form(tela_env, monkeypatch):
+    uri = tela_env.connection_uri()
+    monkeypatch.setenv("AIRFLOW_CONN_TELA_DEFAULT", uri)
+    hook = TelaHook()
+    assert hook.settings.base_url == tela_env.url
+    assert hook.test_connection()[0] is True
