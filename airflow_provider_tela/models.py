@@ -392,12 +392,16 @@ class PromotedVersion(_Response):
     variables: list[CanvasVariable] = Field(default_factory=list)
 
 
+def shape_error(model: type[BaseModel], exc: ValidationError, what: str) -> TelaBadResponseError:
+    return TelaBadResponseError(
+        f"Tela's answer to {what} does not match the documented {model.__name__}: "
+        f"{describe_validation_error(exc)}. If Tela changed its API, upgrade airflow-provider-tela."
+    )
+
+
 def parse_model(model: type[BaseModel], data: Any, what: str) -> Any:
     """Validate an API answer, raising TelaBadResponseError that names the field that was wrong."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise TelaBadResponseError(
-            f"Tela's answer to {what} does not match the documented {model.__name__}: "
-            f"{describe_validation_error(exc)}. If Tela changed its API, upgrade airflow-provider-tela."
-        ) from exc
+        raise shape_error(model, exc, what) from exc

@@ -84,9 +84,16 @@ class AsyncTransport:
     def __init__(self, settings: ClientSettings, policy: RetryPolicy) -> None:
         self.settings = settings
         self.policy = policy
+        # One timer per request (total), not one re-armed per received chunk (sock_read).
         self._timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=settings.connect_timeout, sock_read=settings.read_timeout
+            total=settings.connect_timeout + settings.read_timeout, sock_connect=settings.connect_timeout
         )
+        self._auth_headers = settings.auth_headers
+
+    def _headers_for(self, call: ApiCall) -> dict[str, str]:
+        if call.absolute_url:
+            return call.headers
+        return {**self._auth_headers, **call.headers} if call.headers else self._auth_headers
 
     async def request(self, call: ApiCall) -> Any:
         """Send ``call`` with retries and return its decoded JSON."""
@@ -96,7 +103,7 @@ class AsyncTransport:
             try:
                 async with session.request(
                     call.method, call.url(self.settings.base_url), json=call.json, params=call.params,
-                    headers=call.headers if call.absolute_url else {**self.settings.auth_headers, **call.headers},
+                    headers=self._headers_for(call),
                     timeout=self._timeout,
                 ) as response:
                     body = await response.read()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import IO, Any, Callable, ContextManager
 from urllib.parse import quote, urlsplit
 
@@ -26,7 +27,9 @@ class ApiCall:
     # Opens the request body afresh for every attempt, so that a retry re-reads a streamed file.
     body: Callable[[], ContextManager[IO[bytes]]] | None = None
     headers: dict[str, str] = field(default_factory=dict)
-    expect_json: bool = True
+    # What the caller wants back: "json" (decoded), "raw" (bytes it validates with a model in one
+    # step, the cheapest path for the trigger's polls) or "none" (the body is not used).
+    answer: str = "json"
 
     @property
     def label(self) -> str:
@@ -46,8 +49,10 @@ def completion(request: CompletionRequest) -> ApiCall:
     return ApiCall("POST", COMPLETIONS_PATH, json=request.to_payload(), creates_run=True, stream=request.stream)
 
 
+@lru_cache(maxsize=4096)
 def get_run(run_id: str) -> ApiCall:
-    return ApiCall("GET", f"{COMPLETIONS_PATH}/{_path_segment(run_id, 'run_id')}")
+    # Cached: a trigger polls the same run for hours; the call never changes.
+    return ApiCall("GET", f"{COMPLETIONS_PATH}/{_path_segment(run_id, 'run_id')}", answer="raw")
 
 
 def create_file() -> ApiCall:
@@ -63,7 +68,7 @@ def upload(upload_url: str, open_body: Callable[[], ContextManager[IO[bytes]]], 
     if size is not None:
         headers["Content-Length"] = str(size)
     return ApiCall("PUT", f"{parts.scheme}://{parts.netloc}{parts.path}", absolute_url=upload_url,
-                   body=open_body, headers=headers, expect_json=False)
+                   body=open_body, headers=headers, answer="none")
 
 
 def promoted_version(canvas_id: str) -> ApiCall:

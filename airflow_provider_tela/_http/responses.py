@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from airflow_provider_tela.errors import (
     TelaAPIError,
@@ -18,6 +20,9 @@ from airflow_provider_tela.errors import (
     TelaServerError,
     scrub,
 )
+from airflow_provider_tela.models import shape_error
+
+M = TypeVar("M", bound=BaseModel)
 
 if TYPE_CHECKING:
     from airflow_provider_tela._http.calls import ApiCall
@@ -89,12 +94,26 @@ def error_for_status(
     return TelaAPIError(message, **kwargs)
 
 
+def _not_json(call: ApiCall, body: bytes, secrets: tuple[str, ...]) -> TelaBadResponseError:
+    excerpt = scrub(body.decode("utf-8", errors="replace"), secrets)
+    return TelaBadResponseError(
+        f"Tela answered {call.label} with a body that is not JSON: {excerpt!r}. "
+        "Check that the connection's host is the Tela API (not a proxy or a web page)."
+    )
+
+
 def decode_json(call: ApiCall, body: bytes, secrets: tuple[str, ...]) -> Any:
     try:
         return json.loads(body)
     except ValueError:
-        excerpt = scrub(body.decode("utf-8", errors="replace"), secrets)
-        raise TelaBadResponseError(
-            f"Tela answered {call.label} with a body that is not JSON: {excerpt!r}. "
-            "Check that the connection's host is the Tela API (not a proxy or a web page)."
-        ) from None
+        raise _not_json(call, body, secrets) from None
+
+
+def decode_model(call: ApiCall, model: type[M], body: bytes, secrets: tuple[str, ...], what: str) -> M:
+    """Parse and validate a raw answer in one step (pydantic's JSON parser, no dict in between)."""
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        if any(error["type"] == "json_invalid" for error in exc.errors()):
+            raise _not_json(call, body, secrets) from None
+        raise shape_error(model, exc, what) from exc

@@ -76,8 +76,10 @@ class Attempts:
     def answered(self, status: int, headers: Mapping[str, str], body: bytes | None) -> Outcome:
         """Judge an HTTP answer. ``body`` is None for a streamed success the caller reads itself."""
         if status < 400:
-            if body is None or not self.call.expect_json:
+            if body is None or self.call.answer == "none":
                 return Outcome()
+            if self.call.answer == "raw":
+                return Outcome(data=body)
             return Outcome(data=decode_json(self.call, body, self.secrets))
         error = error_for_status(self.call, status, headers, body or b"", self.secrets)
         if status not in RETRYABLE_STATUSES:

@@ -16,6 +16,7 @@ from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 from airflow_provider_tela._http import calls
 from airflow_provider_tela._http.async_transport import AsyncTransport, lease_sessions, release_sessions
 from airflow_provider_tela._http.polling import poll_delay, run_finished
+from airflow_provider_tela._http.responses import decode_model
 from airflow_provider_tela._http.retry import RetryPolicy
 from airflow_provider_tela._http.settings import ClientSettings
 from airflow_provider_tela._http.sse import SSEDecoder
@@ -206,7 +207,8 @@ class TelaHook(BaseHook):
         return parse_model(CanvasRun, self._send(calls.completion(request)), "an async completion")
 
     def get_run(self, run_id: str) -> CanvasRun:
-        return parse_model(CanvasRun, self._send(calls.get_run(run_id)), f"run {run_id}")
+        call = calls.get_run(run_id)
+        return decode_model(call, CanvasRun, self._send(call), self.settings.secrets, f"run {run_id}")
 
     def wait_for_run(self, run_id: str, poll_interval: float = 10.0, timeout: float = 3600.0) -> CanvasRun:
         """Poll until the run succeeded (returned) or failed (TelaRunFailedError) or ``timeout`` passed."""
@@ -321,8 +323,9 @@ class TelaAsyncHook(BaseHook):
         return self._transport
 
     async def get_run(self, run_id: str) -> CanvasRun:
-        data = await (await self.transport()).request(calls.get_run(run_id))
-        return parse_model(CanvasRun, data, f"run {run_id}")
+        transport = await self.transport()
+        call = calls.get_run(run_id)
+        return decode_model(call, CanvasRun, await transport.request(call), transport.settings.secrets, f"run {run_id}")
 
     async def submit_request(self, request: CompletionRequest) -> CanvasRun:
         data = await (await self.transport()).request(calls.completion(request))

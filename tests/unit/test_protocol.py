@@ -6,7 +6,7 @@ import pytest
 
 from airflow_provider_tela._http import calls
 from airflow_provider_tela._http.polling import poll_delay
-from airflow_provider_tela._http.responses import parse_retry_after
+from airflow_provider_tela._http.responses import decode_model, parse_retry_after
 from airflow_provider_tela._http.retry import Failure, RetryPolicy
 from airflow_provider_tela._http.settings import ClientSettings, normalize_base_url
 from airflow_provider_tela._http.sse import SSEDecoder
@@ -19,7 +19,7 @@ from airflow_provider_tela.errors import (
     TelaRunMayExistError,
     TelaServerError,
 )
-from airflow_provider_tela.models import CompletionRequest
+from airflow_provider_tela.models import CanvasRun, CompletionRequest
 
 KEY = "sk-secret-key-123"
 GET = calls.get_run("r1")
@@ -91,7 +91,13 @@ def test_errors_carry_status_and_excerpt_but_never_the_key():
 
 def test_non_json_answer_is_a_clear_error():
     with pytest.raises(TelaBadResponseError, match="not JSON"):
-        RetryPolicy().attempts(GET, ()).answered(200, {}, b"<html>login</html>")
+        RetryPolicy().attempts(calls.list_projects(), ()).answered(200, {}, b"<html>login</html>")
+    raw = RetryPolicy().attempts(GET, ()).answered(200, {}, b"<html>login</html>").data
+    with pytest.raises(TelaBadResponseError, match="not JSON"):
+        decode_model(GET, CanvasRun, raw, (), "run r1")
+    with pytest.raises(TelaBadResponseError, match="status"):
+        decode_model(GET, CanvasRun, b'{"id": "r1", "status": "queued"}', (), "run r1")
+    assert decode_model(GET, CanvasRun, b'{"id": "r1", "status": "running"}', (), "run r1").status == "running"
 
 
 def test_poll_schedule_starts_soon_and_caps():
