@@ -255,6 +255,15 @@ class RawInput(_Response):
     override: dict[str, Any] | None = None
 
 
+class RunProgress(BaseModel):
+    """Just the id and status of a run: what a poll of an active run needs, validated cheaply."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(min_length=1)
+    status: RunStatus
+
+
 class CanvasRun(_Response):
     """A canvas run, as ``GET /v2/chat/completions/{id}`` and async submissions answer it."""
 

@@ -15,7 +15,7 @@ from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 
 from airflow_provider_tela._http import calls
 from airflow_provider_tela._http.async_transport import AsyncTransport, lease_sessions, release_sessions
-from airflow_provider_tela._http.polling import poll_delay, run_finished
+from airflow_provider_tela._http.polling import parse_poll, poll_delay, run_finished
 from airflow_provider_tela._http.responses import decode_model
 from airflow_provider_tela._http.retry import RetryPolicy
 from airflow_provider_tela._http.settings import ClientSettings
@@ -38,6 +38,7 @@ from airflow_provider_tela.models import (
     CompletionRequest,
     FileUploadTarget,
     PromotedVersion,
+    RunProgress,
     parse_model,
 )
 
@@ -210,13 +211,18 @@ class TelaHook(BaseHook):
         call = calls.get_run(run_id)
         return decode_model(call, CanvasRun, self._send(call), self.settings.secrets, f"run {run_id}")
 
+    def poll_run(self, run_id: str) -> CanvasRun | RunProgress:
+        """The run if it ended, else just its id and status (cheaper to validate)."""
+        call = calls.get_run(run_id)
+        return parse_poll(call, self._send(call), self.settings.secrets, run_id)
+
     def wait_for_run(self, run_id: str, poll_interval: float = 10.0, timeout: float = 3600.0) -> CanvasRun:
         """Poll until the run succeeded (returned) or failed (TelaRunFailedError) or ``timeout`` passed."""
         started = time.monotonic()
         for poll_number in itertools.count():
-            run = self.get_run(run_id)
+            run = self.poll_run(run_id)
             if run_finished(run):
-                return run
+                return run  # type: ignore[return-value]  # a finished poll is the whole CanvasRun
             remaining = timeout - (time.monotonic() - started)
             if remaining <= 0:
                 raise TelaTimeoutError(run_id, timeout, str(run.status))
@@ -326,6 +332,11 @@ class TelaAsyncHook(BaseHook):
         transport = await self.transport()
         call = calls.get_run(run_id)
         return decode_model(call, CanvasRun, await transport.request(call), transport.settings.secrets, f"run {run_id}")
+
+    async def poll_run(self, run_id: str) -> CanvasRun | RunProgress:
+        transport = await self.transport()
+        call = calls.get_run(run_id)
+        return parse_poll(call, await transport.request(call), transport.settings.secrets, run_id)
 
     async def submit_request(self, request: CompletionRequest) -> CanvasRun:
         data = await (await self.transport()).request(calls.completion(request))

@@ -74,7 +74,7 @@ class TelaRunTrigger(BaseTrigger):
         last_status = None
         while True:
             try:
-                run = await hook.get_run(self.run_id)
+                run = await hook.poll_run(self.run_id)
                 last_status = str(run.status)
                 if run_finished(run):
                     return self._success(run)

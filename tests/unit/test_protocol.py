@@ -129,3 +129,15 @@ def test_run_id_is_checked_and_quoted():
     with pytest.raises(TelaConfigError, match="run_id"):
         calls.get_run("  ")
     assert calls.get_run("a/b").path == "/v2/chat/completions/a%2Fb"
+
+
+def test_polls_validate_only_what_an_active_run_needs():
+    from airflow_provider_tela._http.polling import parse_poll
+    from airflow_provider_tela.models import RunProgress
+
+    active = parse_poll(GET, b'{"id": "r1", "status": "running", "input_content": {"variables": {"a": 1}}}', (), "r1")
+    assert type(active) is RunProgress and active.status == "running"
+    done = parse_poll(GET, b'{"id": "r1", "status": "succeeded", "output_content": {"content": {"text": "t"}}}', (), "r1")
+    assert isinstance(done, CanvasRun) and done.content == {"text": "t"}
+    with pytest.raises(TelaBadResponseError, match="status"):
+        parse_poll(GET, b'{"id": "r1", "status": "paused"}', (), "r1")
