@@ -211,3 +211,37 @@ def test_connection_in_uri_form(tela_env, monkeypatch):
     hook = TelaHook()
     assert hook.settings.base_url == tela_env.url
     assert hook.test_connection()[0] is True
+
+
+def test_webhook_submission_is_async_and_delivered(hook, tela_env):
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received: list[tuple[str, dict]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.headers["x-completion-run-id"], json.loads(body)))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/hook"
+        run = hook.submit_run(canvas_id="canvas-echo", variables={"document": "w"}, webhook_url=url)
+        finished = hook.wait_for_run(run.id, poll_interval=0.1, timeout=10)
+        raw = tela_env.runs()[0]["raw_input"]
+        assert raw["webhook_url"] == url
+        for _ in range(50):
+            if received:
+                break
+            threading.Event().wait(0.1)
+        assert received and received[0][0] == run.id
+        assert received[0][1]["choices"][0]["message"]["content"] == finished.content
+    finally:
+        server.shutdown()
