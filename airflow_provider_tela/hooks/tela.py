@@ -173,6 +173,7 @@ class TelaHook(BaseHook):
         return build_request(
             canvas_id, application_id, variables, messages, override, resolve_file=self.upload_file, **flags
         )
+
     # --- completions and runs -------------------------------------------------------------------
 
     def create_completion(
