@@ -12,27 +12,39 @@ from typing import Any, Callable
 from airflow_provider_tela.errors import TelaConfigError
 from airflow_provider_tela.files import TelaFile, as_tela_file, is_file_value
 
-FileResolver = Callable[[TelaFile], dict[str, Any]]
+# Takes a file value as the DAG gave it (TelaFile, Path, ObjectStoragePath); returns the file variable.
+FileResolver = Callable[[Any], dict[str, Any]]
 
 
-def placeholder(tela_file: TelaFile) -> dict[str, Any]:
+def placeholder(value: Any) -> dict[str, Any]:
     """Stands in for an upload while the request is validated."""
+    tela_file = as_tela_file(value)
     return tela_file.to_variable(f"https://upload.pending/{tela_file.display_name}")
 
 
-def files_in(variables: Mapping[str, Any] | None, messages: list[Any] | None) -> list[TelaFile]:
-    """Every file a request carries, in variables and in message contents."""
-    found = [as_tela_file(v) for v in (variables or {}).values() if is_file_value(v)]
+def files_in(variables: Mapping[str, Any] | None, messages: list[Any] | None) -> list[Any]:
+    """Every file value a request carries, in variables and in message contents."""
+    found = [v for v in (variables or {}).values() if is_file_value(v)]
     for message in messages or []:
         if isinstance(message, Mapping) and is_file_value(message.get("content")):
-            found.append(as_tela_file(message["content"]))
+            found.append(message["content"])
     return found
 
 
-def check_files(variables: Mapping[str, Any] | None, messages: list[Any] | None) -> None:
-    """Fail on a missing, empty or unreadable file before anything is submitted."""
-    for tela_file in files_in(variables, messages):
-        tela_file.size()
+CheckedFiles = dict[int, tuple[TelaFile, Any]]
+
+
+def check_files(variables: Mapping[str, Any] | None, messages: list[Any] | None) -> CheckedFiles:
+    """Fail on a missing, empty or unreadable file before anything is submitted.
+
+    Returns each file with its size, keyed by the id of the value the DAG gave, so that the upload
+    does not ask the storage for the size a second time.
+    """
+    checked: CheckedFiles = {}
+    for value in files_in(variables, messages):
+        tela_file = as_tela_file(value)
+        checked[id(value)] = (tela_file, tela_file.size())
+    return checked
 
 
 def resolve_variables(variables: Mapping[str, Any] | None, resolve: FileResolver) -> dict[str, Any]:
@@ -42,7 +54,7 @@ def resolve_variables(variables: Mapping[str, Any] | None, resolve: FileResolver
         raise TelaConfigError(
             f"variables must be a mapping of variable name to value, got {type(variables).__name__}"
         )
-    return {name: resolve(as_tela_file(v)) if is_file_value(v) else v for name, v in variables.items()}
+    return {name: resolve(v) if is_file_value(v) else v for name, v in variables.items()}
 
 
 def resolve_messages(messages: list[Any] | None, resolve: FileResolver) -> list[Any] | None:
@@ -53,7 +65,7 @@ def resolve_messages(messages: list[Any] | None, resolve: FileResolver) -> list[
     resolved = []
     for message in messages:
         if isinstance(message, Mapping) and is_file_value(message.get("content")):
-            message = {**message, "content": {"file_url": resolve(as_tela_file(message["content"]))["file_url"]}}
+            message = {**message, "content": {"file_url": resolve(message["content"])["file_url"]}}
         resolved.append(message)
     return resolved
 

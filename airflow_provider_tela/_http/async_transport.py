@@ -24,7 +24,6 @@ from airflow_provider_tela.errors import TelaConnectionError
 POOL_LIMIT = 100
 
 
-
 class _LoopPool:
     """The sessions of one event loop, and how many triggers are using them."""
 

@@ -169,9 +169,14 @@ class TelaHook(BaseHook):
         Nothing is uploaded when any part of the request is wrong.
         """
         build_request(canvas_id, application_id, variables, messages, override, **flags)
-        check_files(variables, messages)
+        checked = check_files(variables, messages)
+
+        def upload_checked(value: Any) -> dict[str, Any]:
+            tela_file, size = checked[id(value)]
+            return self.upload_file(tela_file, size=size)
+
         return build_request(
-            canvas_id, application_id, variables, messages, override, resolve_file=self.upload_file, **flags
+            canvas_id, application_id, variables, messages, override, resolve_file=upload_checked, **flags
         )
 
     # --- completions and runs -------------------------------------------------------------------
@@ -261,19 +266,20 @@ class TelaHook(BaseHook):
         """Ask Tela where to upload a file (``POST /v2/file``)."""
         return parse_model(FileUploadTarget, self._send(calls.create_file()), "a file upload request")
 
-    def upload_file(self, tela_file: TelaFile | Any) -> dict[str, Any]:
+    def upload_file(self, tela_file: TelaFile | Any, *, size: int | None = None) -> dict[str, Any]:
         """Give Tela a file; return the variable to send (``{"file_url": ..., "options": ...}``).
 
         URLs and data: URIs are returned as they are. Anything else is streamed from its source to
-        the upload URL Tela hands out, so a large file needs little memory.
+        the upload URL Tela hands out, so a large file needs little memory. ``size`` is the size
+        already checked, if any; otherwise the source is checked here.
         """
         from airflow_provider_tela.files import as_tela_file
 
         tela_file = as_tela_file(tela_file)
+        if size is None:
+            size = tela_file.size()
         if not tela_file.needs_upload:
-            tela_file.size()
             return tela_file.to_variable()
-        size = tela_file.size()
         target = self.create_file_upload()
         self._send(calls.upload(target.upload_url, tela_file.open, tela_file.mime_type(), size))
         self.log.info("Uploaded %s (%s bytes) to Tela", tela_file, size)

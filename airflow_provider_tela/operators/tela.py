@@ -154,10 +154,8 @@ class TelaCompletionOperator(ResumableJobMixin, BaseOperator):
         from airflow_provider_tela.hooks.tela import build_request
         from airflow_provider_tela.inputs import check_files
 
-        check_target(self.canvas_id, self.application_id)
-        check_variables(self.variables)
         args, flags = self._request_args()
-        build_request(*args, **flags)
+        build_request(*args, **flags)  # the same rules as at parse time, now on the rendered values
         check_files(self.variables, self.messages)
         if self.validate_variables:
             self.hook.check_canvas_variables(str(self.canvas_id), self.variables)
