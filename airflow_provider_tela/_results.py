@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
-from airflow_provider_tela.errors import TelaError, TelaRunFailedError, TelaTimeoutError
+from airflow_provider_tela.errors import TelaRunFailedError, TelaTimeoutError, error_from_event
 
 if TYPE_CHECKING:
     from airflow_provider_tela.hooks.tela import TelaHook
-    from airflow_provider_tela.models import CanvasRun
 
 RUN_ID_KEY = "run_id"
 USAGE_KEY = "usage"
+
+OutputCheck = Callable[[Any], None]
 
 
 def push_run_id(context: Any, run_id: str, log: Any) -> None:
@@ -28,13 +29,13 @@ def describe_usage(usage: dict[str, Any]) -> str:
     return ", ".join(parts) or "no usage reported"
 
 
-OutputCheck = Callable[[Any], None]
-
-
 def finish(
     context: Any, run_id: str, usage: dict[str, Any], content: Any, log: Any, check: OutputCheck | None = None
 ) -> Any:
-    """Push usage, log it in one line, and return the content (it becomes XCom ``return_value``)."""
+    """Check the output, push usage, log it in one line, and return the content (XCom ``return_value``).
+
+    Called exactly once per successful try, whichever way the try learned the outcome.
+    """
     if check is not None:
         check(content)
     context["ti"].xcom_push(key=USAGE_KEY, value=usage)
@@ -42,30 +43,25 @@ def finish(
     return content
 
 
-def finish_run(context: Any, run: CanvasRun, log: Any, check: OutputCheck | None = None) -> Any:
-    return finish(context, run.id, run.usage, run.content, log, check)
+def event_result(
+    event: dict[str, Any], hook_factory: Callable[[], TelaHook], timeout: float | None
+) -> tuple[str, dict[str, Any], Any]:
+    """The (run id, usage, content) of a trigger's success event; any other event raises its error.
 
-
-def finish_event(
-    context: Any,
-    event: dict[str, Any],
-    hook_factory: Callable[[], TelaHook],
-    timeout: float | None,
-    log: Any,
-    check: OutputCheck | None = None,
-) -> Any:
-    """Turn the trigger's event into the task's result, or into the error the task fails with."""
-    run_id = event.get("run_id", "?")
+    The error class crosses the trigger boundary: a 401 while deferred is TelaAuthenticationError here.
+    """
+    run_id = str(event.get("run_id", "?"))
     status = event.get("status")
     if status == "success":
         if event.get("content_inline", True):
-            return finish(context, run_id, event.get("usage") or {}, event.get("content"), log, check)
-        return finish_run(context, hook_factory().get_run(run_id), log, check)
+            return run_id, event.get("usage") or {}, event.get("content")
+        run = hook_factory().get_run(run_id)
+        return run_id, run.usage, run.content
     if status == "failed":
         raise TelaRunFailedError(run_id, event.get("message", "no reason given"))
     if status == "timeout":
         raise TelaTimeoutError(run_id, timeout or 0, event.get("last_status"))
-    raise TelaError(f"Waiting for Tela run {run_id} failed: {event.get('message', event)}")
+    raise error_from_event(event)
 
 
 def output_check(output_schema: Any) -> OutputCheck | None:
@@ -79,12 +75,15 @@ def output_check(output_schema: Any) -> OutputCheck | None:
         from airflow_provider_tela.errors import TelaBadResponseError
         from airflow_provider_tela.models import describe_validation_error
 
+        error = None
         try:
             output_schema.model_validate(content)
         except ValidationError as exc:
-            raise TelaBadResponseError(
+            error = TelaBadResponseError(
                 f"The canvas's structured output does not match {output_schema.__name__}: "
                 f"{describe_validation_error(exc)}"
-            ) from exc
+            )
+        if error is not None:
+            raise error
 
     return check

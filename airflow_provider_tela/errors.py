@@ -1,20 +1,42 @@
 """One exception hierarchy for everything the provider raises.
 
 Every message names what failed and what to do about it. Messages carry the HTTP status and an
-excerpt of the body where there is one, and never the API key: the clients pass their key to
-``scrub`` before any text from the wire reaches an exception.
+excerpt of the body where there is one, and never the API key: text from the wire passes through
+``scrub`` before it reaches an exception, and errors built from the wire are raised without a chain
+(``__cause__`` / ``__context__``), because a chained pydantic or HTTP-client error may quote a header.
+
+Two properties of each class matter to Airflow and to waits:
+
+- ``transient``: a later attempt of the same request may succeed (throttling, 5xx, unreachable).
+  Waits retry transient errors until their deadline.
+- errors that no retry can fix (bad input, 4xx, TLS) also derive from Airflow's
+  ``AirflowFailException``, so the task fails at once instead of burning its retries.
 """
 
 from __future__ import annotations
 
+import json
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+from airflow.providers.common.compat.sdk import AirflowFailException
+
 BODY_EXCERPT_CHARS = 500
+
+
+def secret_forms(secret: str) -> tuple[str, ...]:
+    """The ways a secret can appear in text: as is, escaped as in a repr or JSON, URL-encoded."""
+    if not secret:
+        return ()
+    forms = {secret, repr(secret)[1:-1], json.dumps(secret)[1:-1], quote(secret, safe=""), quote(secret)}
+    return tuple(sorted((f for f in forms if f), key=len, reverse=True))
 
 
 def scrub(text: str, secrets: tuple[str, ...] = ()) -> str:
     """Replace every secret in ``text`` and shorten it to an excerpt fit for a log line."""
     for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
+        for form in secret_forms(secret):
+            text = text.replace(form, "***")
     if len(text) > BODY_EXCERPT_CHARS:
         text = text[:BODY_EXCERPT_CHARS] + f"... ({len(text) - BODY_EXCERPT_CHARS} more characters)"
     return text
@@ -23,24 +45,48 @@ def scrub(text: str, secrets: tuple[str, ...] = ()) -> str:
 class TelaError(Exception):
     """Base class of every error raised by airflow-provider-tela."""
 
+    transient: ClassVar[bool] = False
 
-class TelaConfigError(TelaError, ValueError):
+
+class _Fatal(AirflowFailException):
+    """Marks errors that no retry can fix: Airflow fails the task without using its retries."""
+
+
+class TelaConfigError(TelaError, _Fatal, ValueError):
     """Bad input or configuration, found before anything was sent to Tela."""
 
 
 class TelaConnectionError(TelaError):
-    """Tela could not be reached; the request surely did not arrive."""
+    """Tela could not be reached, or a status check got no answer; a later attempt may succeed."""
+
+    transient = True
+
+
+class TelaTLSError(TelaConnectionError, _Fatal):
+    """The TLS handshake failed (certificate, CA bundle): retrying does not help until it is fixed."""
+
+    transient = False
 
 
 class TelaRunMayExistError(TelaError):
-    """A request that creates a run was sent but no answer came back, so the run may exist.
+    """A request that creates a run was sent but no usable answer came back, so the run may exist.
 
-    It is not retried automatically: a second submission would be a second paid run.
+    It is never retried automatically: a second submission would be a second paid run. ``run_id`` is
+    set when an id could be read from the answer (the run exists; a durable retry re-attaches to it).
     """
+
+    def __init__(self, message: str, *, run_id: str | None = None, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.status_code = status_code
+
+
+class TelaAmbiguousRunError(TelaRunMayExistError, _Fatal):
+    """A run may exist and ``on_ambiguous="fail"``: the task fails at once, naming what to check."""
 
 
 class TelaBadResponseError(TelaError):
-    """Tela answered, but the answer is not what the API documents (not JSON, missing fields)."""
+    """Tela answered, but the answer is not what the API documents (not JSON, missing fields, too big)."""
 
 
 class TelaAPIError(TelaError):
@@ -52,11 +98,15 @@ class TelaAPIError(TelaError):
         self.body_excerpt = body_excerpt
 
 
-class TelaBadRequestError(TelaAPIError):
-    """Tela rejected the request (400, 422): the input needs fixing."""
+class TelaClientError(TelaAPIError, _Fatal):
+    """Tela refused the request (a redirect or a 4xx other than 408/429): the same request fails again."""
 
 
-class TelaAuthenticationError(TelaAPIError):
+class TelaBadRequestError(TelaClientError):
+    """Tela rejected the request (400, 409, 413, 422): the input needs fixing."""
+
+
+class TelaAuthenticationError(TelaClientError):
     """The API key was missing or refused (401)."""
 
 
@@ -64,12 +114,14 @@ class TelaPermissionError(TelaAuthenticationError):
     """The API key is valid but may not do this (403)."""
 
 
-class TelaNotFoundError(TelaAPIError):
+class TelaNotFoundError(TelaClientError):
     """The canvas, application or run does not exist for this API key (404)."""
 
 
 class TelaRateLimitError(TelaAPIError):
     """Tela is throttling requests (429) and the retry budget ran out."""
+
+    transient = True
 
     def __init__(
         self, message: str, *, status_code: int, body_excerpt: str = "", retry_after: float | None = None
@@ -79,11 +131,19 @@ class TelaRateLimitError(TelaAPIError):
 
 
 class TelaServerError(TelaAPIError):
-    """Tela failed on its side (5xx) and the retry budget, if any, ran out."""
+    """Tela failed on its side (5xx, 408) and the retry budget, if any, ran out."""
+
+    transient = True
+
+    def __init__(
+        self, message: str, *, status_code: int, body_excerpt: str = "", retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status_code=status_code, body_excerpt=body_excerpt)
+        self.retry_after = retry_after
 
 
 class TelaRunFailedError(TelaError):
-    """The canvas run ended with status ``failed``."""
+    """The canvas run ended with status ``failed``. A task retry submits a new run."""
 
     def __init__(self, run_id: str, reason: str) -> None:
         super().__init__(f"Tela run {run_id} failed: {reason}")
@@ -104,3 +164,51 @@ class TelaTimeoutError(TelaError):
         self.run_id = run_id
         self.waited_seconds = waited_seconds
         self.last_status = last_status
+
+
+def detached(error: TelaError) -> TelaError:
+    """``error`` without the exceptions it was raised from, ready to be raised again.
+
+    A chained client error may quote the request (headers included); callers raise the result
+    outside their ``except`` block, so Python does not attach a new ``__context__`` either.
+    """
+    error.__cause__ = None
+    error.__context__ = None
+    error.__suppress_context__ = True
+    return error
+
+
+# --- crossing the trigger boundary ---------------------------------------------------------------
+
+_BY_NAME: dict[str, type[TelaError]] = {
+    cls.__name__: cls
+    for cls in (
+        TelaError, TelaConfigError, TelaConnectionError, TelaTLSError, TelaRunMayExistError,
+        TelaAmbiguousRunError, TelaBadResponseError, TelaAPIError, TelaClientError, TelaBadRequestError,
+        TelaAuthenticationError, TelaPermissionError, TelaNotFoundError, TelaRateLimitError, TelaServerError,
+    )
+}
+
+
+def error_to_event(error: TelaError) -> dict[str, Any]:
+    """What a trigger puts in its event so that the task raises the same class with the same message."""
+    event: dict[str, Any] = {"error_type": type(error).__name__, "message": str(error)}
+    # instance attributes only: AirflowException has a class-level status_code of its own
+    status_code = vars(error).get("status_code")
+    if status_code is not None:
+        event["status_code"] = int(status_code)
+    run_id = vars(error).get("run_id")
+    if run_id is not None:
+        event["error_run_id"] = run_id
+    return event
+
+
+def error_from_event(event: dict[str, Any]) -> TelaError:
+    """The error a trigger event describes; an unknown type becomes a plain TelaError."""
+    cls = _BY_NAME.get(str(event.get("error_type")), TelaError)
+    message = str(event.get("message", "no message"))
+    if issubclass(cls, TelaRunMayExistError):
+        return cls(message, run_id=event.get("error_run_id"), status_code=event.get("status_code"))
+    if issubclass(cls, TelaAPIError):
+        return cls(message, status_code=int(event.get("status_code") or 0))
+    return cls(message)

@@ -22,6 +22,23 @@ def placeholder(value: Any) -> dict[str, Any]:
     return tela_file.to_variable(f"https://upload.pending/{tela_file.display_name}")
 
 
+def identity(value: Any) -> dict[str, Any]:
+    """Stands in for an upload in a request's fingerprint: names the file, never reads it.
+
+    A retry must recognise its earlier submission even when a local file is gone by then.
+    """
+    import hashlib
+    import json
+
+    tela_file = as_tela_file(value)
+    described = tela_file.serialize()
+    if isinstance(tela_file.source, bytes):
+        described["source"] = {"sha256": hashlib.sha256(tela_file.source).hexdigest()}
+    described["conn_id"] = described.get("conn_id") or getattr(value, "conn_id", None)
+    digest = hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()
+    return tela_file.to_variable(f"tela-file:{digest}")
+
+
 def files_in(variables: Mapping[str, Any] | None, messages: list[Any] | None) -> list[Any]:
     """Every file value a request carries, in variables and in message contents."""
     found = [v for v in (variables or {}).values() if is_file_value(v)]

@@ -6,12 +6,13 @@ request models reject unknown fields, because a typo in a DAG should fail before
 
 from __future__ import annotations
 
-from enum import Enum
+import json
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticSerializationError
 
-from airflow_provider_tela.errors import TelaBadResponseError, TelaConfigError
+from airflow_provider_tela.errors import TelaConfigError
 
 
 class _Response(BaseModel):
@@ -179,10 +180,19 @@ class CompletionRequest(_Request):
     @classmethod
     def build(cls, **fields: Any) -> CompletionRequest:
         """Validate user input, raising TelaConfigError that names each bad field."""
+        error: TelaConfigError | None = None
         try:
-            return cls.model_validate(fields)
+            request = cls.model_validate(fields)
+            json.dumps(request.to_payload())  # an option that cannot be sent fails now, before any upload
+            return request
         except ValidationError as exc:
-            raise TelaConfigError(f"Invalid Tela completion request: {describe_validation_error(exc)}") from exc
+            error = TelaConfigError(f"Invalid Tela completion request: {describe_validation_error(exc)}")
+        except (PydanticSerializationError, TypeError, ValueError) as exc:
+            error = TelaConfigError(
+                f"Invalid Tela completion request: a value cannot be sent as JSON ({type(exc).__name__}: "
+                f"{str(exc)[:200]}); pass strings, numbers, booleans, lists and dicts."
+            )
+        raise error
 
     def to_payload(self) -> dict[str, Any]:
         payload = self.model_dump(by_alias=True, exclude_none=True, mode="json")
@@ -196,18 +206,20 @@ class CompletionRequest(_Request):
 # --- responses --------------------------------------------------------------------------------
 
 
-class RunStatus(str, Enum):
+class RunStatus:
+    """The run statuses Tela documents. Tela may add others (e.g. ``queued``): any status that is
+    not ``succeeded`` or ``failed`` is read as "not finished yet"."""
+
     CREATED = "created"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    KNOWN = frozenset({CREATED, RUNNING, SUCCEEDED, FAILED})
+    TERMINAL = frozenset({SUCCEEDED, FAILED})
 
-    def __str__(self) -> str:
-        return self.value
 
-    @property
-    def is_terminal(self) -> bool:
-        return self in (RunStatus.SUCCEEDED, RunStatus.FAILED)
+def is_terminal(status: str) -> bool:
+    return status in RunStatus.TERMINAL
 
 
 class Information(_Response):
@@ -261,14 +273,14 @@ class RunProgress(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     id: str = Field(min_length=1)
-    status: RunStatus
+    status: str = Field(min_length=1)
 
 
 class CanvasRun(_Response):
     """A canvas run, as ``GET /v2/chat/completions/{id}`` and async submissions answer it."""
 
     id: str = Field(min_length=1)
-    status: RunStatus
+    status: str = Field(min_length=1)
     input_content: InputContent | None = None
     output_content: OutputContent | None = None
     raw_input: RawInput | None = None
@@ -399,18 +411,3 @@ class PromotedVersion(_Response):
 
     id: str | None = None
     variables: list[CanvasVariable] = Field(default_factory=list)
-
-
-def shape_error(model: type[BaseModel], exc: ValidationError, what: str) -> TelaBadResponseError:
-    return TelaBadResponseError(
-        f"Tela's answer to {what} does not match the documented {model.__name__}: "
-        f"{describe_validation_error(exc)}. If Tela changed its API, upgrade airflow-provider-tela."
-    )
-
-
-def parse_model(model: type[BaseModel], data: Any, what: str) -> Any:
-    """Validate an API answer, raising TelaBadResponseError that names the field that was wrong."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise shape_error(model, exc, what) from exc

@@ -2,7 +2,9 @@
 
 A triggerer runs thousands of triggers in one event loop. Each trigger opening its own session
 would open a TCP (and TLS) connection per poll; instead every trigger of the process borrows the
-loop's session, so polls reuse warm keep-alive connections.
+loop's session, so polls reuse warm keep-alive connections. The session keeps no cookies (one pool
+serves every Tela connection, i.e. every workspace) and reads nothing from the environment: proxy
+and CA bundle come from ``ClientSettings``, as for the sync client.
 """
 
 from __future__ import annotations
@@ -10,25 +12,34 @@ from __future__ import annotations
 import asyncio
 import ssl
 import weakref
+from functools import lru_cache
 from typing import Any
 
 import aiohttp
 
 from airflow_provider_tela._http.calls import ApiCall
-from airflow_provider_tela._http.retry import Failure, RetryPolicy
+from airflow_provider_tela._http.deadline import NEVER, Deadline
+from airflow_provider_tela._http.retry import Attempts, Failure, Outcome, RetryPolicy
 from airflow_provider_tela._http.settings import ClientSettings
-from airflow_provider_tela._http.sync_transport import USER_AGENT
-from airflow_provider_tela.errors import TelaConnectionError
+from airflow_provider_tela._http.sync_transport import ERROR_BODY_BYTES, READ_CHUNK, USER_AGENT
+from airflow_provider_tela.errors import TelaError, detached
 
 # Enough parallel requests for thousands of waiting runs, few enough to keep connections warm.
 POOL_LIMIT = 100
 
 
+class _Failed(Exception):
+    def __init__(self, kind: Failure, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+
+
 class _LoopPool:
-    """The sessions of one event loop, and how many triggers are using them."""
+    """The session of one event loop, and how many users it has."""
 
     def __init__(self) -> None:
-        self.sessions: dict[Any, aiohttp.ClientSession] = {}
+        self.session: aiohttp.ClientSession | None = None
         self.leases = 0
 
 
@@ -39,32 +50,25 @@ def _pool() -> _LoopPool:
     return _pools.setdefault(asyncio.get_running_loop(), _LoopPool())
 
 
-def _ssl_for(verify: bool | str) -> ssl.SSLContext | bool:
-    if verify is False:
-        return False
-    if isinstance(verify, str):
-        return ssl.create_default_context(cafile=verify)
-    return True
-
-
-def shared_session(verify: bool | str) -> aiohttp.ClientSession:
-    """The running loop's session for this TLS setting, created on first use."""
-    sessions = _pool().sessions
-    session = sessions.get(verify)
-    if session is None or session.closed:
-        connector = aiohttp.TCPConnector(limit=POOL_LIMIT, ssl=_ssl_for(verify), ttl_dns_cache=300)
-        session = aiohttp.ClientSession(connector=connector, headers={"User-Agent": USER_AGENT})
-        sessions[verify] = session
-    return session
+def shared_session() -> aiohttp.ClientSession:
+    """The running loop's session, created on first use."""
+    pool = _pool()
+    if pool.session is None or pool.session.closed:
+        connector = aiohttp.TCPConnector(limit=POOL_LIMIT, ttl_dns_cache=300)
+        pool.session = aiohttp.ClientSession(
+            connector=connector, headers={"User-Agent": USER_AGENT}, cookie_jar=aiohttp.DummyCookieJar(),
+            trust_env=False,
+        )
+    return pool.session
 
 
 def lease_sessions() -> None:
-    """A trigger starts using the loop's sessions."""
+    """A user (a trigger) starts using the loop's session."""
     _pool().leases += 1
 
 
 async def release_sessions() -> None:
-    """A trigger is done; the last one out closes the sessions, so no loop ends with open sockets."""
+    """A user is done; the last one out closes the session, so no loop ends with open sockets."""
     pool = _pool()
     pool.leases = max(0, pool.leases - 1)
     if pool.leases == 0:
@@ -72,52 +76,103 @@ async def release_sessions() -> None:
 
 
 async def close_shared_sessions() -> None:
-    """Close the running loop's sessions now."""
     pool = _pool()
-    sessions, pool.sessions = pool.sessions, {}
-    for session in sessions.values():
+    session, pool.session = pool.session, None
+    if session is not None:
         await session.close()
+
+
+@lru_cache(maxsize=16)
+def _ssl_context(cafile: str) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=cafile)
+
+
+def classify(exc: BaseException, deadline: Deadline) -> tuple[Failure, str]:
+    """Every failure aiohttp or the socket layer can raise, as one Failure kind (detail: the type)."""
+    name = type(exc).__name__
+    if isinstance(exc, (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch, ssl.SSLError)):
+        reason = getattr(exc, "certificate_error", None) or getattr(exc, "reason", None)
+        return Failure.TLS, str(getattr(reason, "verify_message", None) or getattr(reason, "reason", None) or name)
+    if isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)):
+        return Failure.NOT_SENT, name  # includes DNS failures and a proxy that refused
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        if deadline.expired():
+            return Failure.DEADLINE, "the time allowed ran out"
+        return Failure.NO_ANSWER, f"{name} (no answer in time)"
+    if isinstance(exc, (aiohttp.ClientPayloadError, aiohttp.ContentTypeError, aiohttp.TooManyRedirects, UnicodeError)):
+        return Failure.BAD_BODY, name
+    if isinstance(exc, (aiohttp.InvalidURL, ValueError)):
+        return Failure.NOT_SENT, f"the request could not be built ({name})"
+    if isinstance(exc, (aiohttp.ClientError, OSError)):
+        return Failure.NO_ANSWER, name  # dropped connection, malformed status line, reset
+    raise exc  # not a transport failure: a bug, let it surface as is
+
+
+async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    if response.content_length is not None and response.content_length > limit:
+        raise _Failed(Failure.TOO_LARGE, f"Content-Length {response.content_length} is over the limit of {limit} bytes")
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(READ_CHUNK):
+        body += chunk
+        if len(body) > limit:
+            raise _Failed(Failure.TOO_LARGE, f"more than {limit} bytes (connection extra max_response_bytes)")
+    return bytes(body)
 
 
 class AsyncTransport:
     def __init__(self, settings: ClientSettings, policy: RetryPolicy) -> None:
         self.settings = settings
         self.policy = policy
-        # One timer per request (total), not one re-armed per received chunk (sock_read).
-        self._timeout = aiohttp.ClientTimeout(
-            total=settings.connect_timeout + settings.read_timeout, sock_connect=settings.connect_timeout
-        )
-        self._auth_headers = settings.auth_headers
+        self._ssl: ssl.SSLContext | bool = True
+        self._proxy = settings.proxy_for(settings.base_url)
+        self._per_request = settings.connect_timeout + settings.read_timeout
+        self._auth = settings.auth_headers
 
-    def _headers_for(self, call: ApiCall) -> dict[str, str]:
-        if call.absolute_url:
-            return call.headers
-        return {**self._auth_headers, **call.headers} if call.headers else self._auth_headers
+    async def prepare(self) -> AsyncTransport:
+        """Load the CA bundle off the event loop (reading it blocks for milliseconds)."""
+        cafile = self.settings.ca_for(self.settings.base_url)
+        self._ssl = False if cafile is None else await asyncio.to_thread(_ssl_context, cafile)
+        return self
 
-    async def request(self, call: ApiCall) -> Any:
-        """Send ``call`` with retries and return its decoded JSON."""
-        session = shared_session(self.settings.verify)
-        attempts = self.policy.attempts(call, self.settings.secrets)
+    async def request(self, call: ApiCall, *, deadline: Deadline = NEVER, retries: bool = True) -> bytes:
+        """Send ``call`` (to Tela's host) with retries; return the body of its answer."""
+        attempts = self.policy.attempts(call, self.settings.secrets, deadline, retries=retries)
         while True:
-            try:
-                async with session.request(
-                    call.method, call.url(self.settings.base_url), json=call.json, params=call.params,
-                    headers=self._headers_for(call),
-                    timeout=self._timeout,
-                ) as response:
-                    body = await response.read()
-                outcome = attempts.answered(response.status, response.headers, body)
-            except aiohttp.ClientSSLError as exc:
-                raise TelaConnectionError(
-                    f"TLS handshake with {self.settings.base_url} failed ({type(exc).__name__}). Check the "
-                    'certificate, or give a CA bundle in the connection extra {"ca_bundle": "/path/ca.pem"}.'
-                ) from None
-            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-                outcome = attempts.failed(Failure.NOT_SENT, f"{type(exc).__name__}")
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                outcome = attempts.failed(Failure.NO_ANSWER, f"{Failure.NO_ANSWER.value}: {type(exc).__name__}")
+            outcome = await self._attempt(call, attempts, deadline)
             if outcome.error is not None:
-                raise outcome.error
+                raise detached(outcome.error)
             if outcome.retry_in is None:
-                return outcome.data
+                return outcome.body or b""
             await asyncio.sleep(outcome.retry_in)
+
+    async def _attempt(self, call: ApiCall, attempts: Attempts, deadline: Deadline) -> Outcome:
+        bounded = deadline.within(self._per_request)
+        total = bounded.remaining()
+        if total is not None and total <= 0:
+            return attempts.failed(Failure.DEADLINE, "the time allowed ran out before sending")
+        timeout = aiohttp.ClientTimeout(total=total, sock_connect=self.settings.connect_timeout)
+        try:
+            async with shared_session().request(
+                call.method, call.url(self.settings.base_url), json=call.json, params=call.params,
+                headers={**self._auth, **call.headers} if call.headers else self._auth, timeout=timeout, ssl=self._ssl,
+                proxy=self._proxy, allow_redirects=False,
+            ) as response:
+                if response.status < 300:
+                    body = await _read_capped(response, self.settings.max_response_bytes)
+                else:
+                    body = await self._error_body(response)
+            return attempts.answered(response.status, response.headers, body)
+        except _Failed as failed:
+            return attempts.failed(failed.kind, failed.detail)
+        except TelaError:
+            raise
+        except Exception as exc:
+            kind, detail = classify(exc, bounded)
+        return attempts.failed(kind, detail)
+
+    @staticmethod
+    async def _error_body(response: aiohttp.ClientResponse) -> bytes:
+        try:
+            return await _read_capped(response, ERROR_BODY_BYTES)
+        except Exception:  # the status says enough; a broken error body adds nothing
+            return b""

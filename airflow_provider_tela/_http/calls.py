@@ -27,9 +27,6 @@ class ApiCall:
     # Opens the request body afresh for every attempt, so that a retry re-reads a streamed file.
     body: Callable[[], ContextManager[IO[bytes]]] | None = None
     headers: dict[str, str] = field(default_factory=dict)
-    # What the caller wants back: "json" (decoded), "raw" (bytes it validates with a model in one
-    # step, the cheapest path for the trigger's polls) or "none" (the body is not used).
-    answer: str = "json"
 
     @property
     def label(self) -> str:
@@ -53,7 +50,7 @@ def completion(request: CompletionRequest) -> ApiCall:
 def get_run(run_id: str) -> ApiCall:
     # Cached: a trigger polls the same run for hours; the call never changes. Sized above the
     # number of runs one triggerer waits for, since polls come round robin and LRU would thrash.
-    return ApiCall("GET", f"{COMPLETIONS_PATH}/{_path_segment(run_id, 'run_id')}", answer="raw")
+    return ApiCall("GET", f"{COMPLETIONS_PATH}/{_path_segment(run_id, 'run_id')}")
 
 
 def create_file() -> ApiCall:
@@ -69,7 +66,7 @@ def upload(upload_url: str, open_body: Callable[[], ContextManager[IO[bytes]]], 
     if size is not None:
         headers["Content-Length"] = str(size)
     return ApiCall("PUT", f"{parts.scheme}://{parts.netloc}{parts.path}", absolute_url=upload_url,
-                   body=open_body, headers=headers, answer="none")
+                   body=open_body, headers=headers)
 
 
 def promoted_version(canvas_id: str) -> ApiCall:

@@ -1,8 +1,12 @@
-"""Which failures are retried, how long to wait, and which error is raised when retries run out.
+"""What one request does after each attempt: return the answer, raise, or try again after a delay.
 
-Both clients drive one ``Attempts`` object per call: they report what happened (an answer, or a
-failure of a given kind) and get back an ``Outcome``: data, an error to raise, or a delay to wait
-before trying again. The clients only differ in how they send and how they sleep.
+Both clients drive one ``Attempts`` object per call: they report what happened (an HTTP answer, or a
+``Failure`` their exception mapping produced) and get back an ``Outcome``. The clients differ only in
+how they send and how they sleep; which failures are retried, how long to wait, and which error is
+raised live here, once.
+
+A call made inside a wait is sent with ``retries=False``: the wait's own state machine decides what
+happens next, so that retries never nest.
 """
 
 from __future__ import annotations
@@ -11,22 +15,36 @@ import logging
 import random
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Mapping
+from typing import Mapping
 
 from airflow_provider_tela._http.calls import ApiCall
-from airflow_provider_tela._http.responses import error_for_status, decode_json, parse_retry_after
-from airflow_provider_tela.errors import TelaConnectionError, TelaError, TelaRunMayExistError
+from airflow_provider_tela._http.deadline import NEVER, Deadline
+from airflow_provider_tela._http.responses import error_for_status, may_exist
+from airflow_provider_tela.errors import (
+    TelaBadResponseError,
+    TelaConnectionError,
+    TelaError,
+    TelaRateLimitError,
+    TelaServerError,
+    TelaTLSError,
+    scrub,
+)
 
 log = logging.getLogger("airflow_provider_tela")
 
-RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
-# A gateway timeout may come after the backend accepted the run: ambiguous for a POST that creates one.
-AMBIGUOUS_STATUSES = frozenset({504})
+# 503 and 429 are refusals before any work; 408 means the request was not read in time.
+REFUSED_STATUSES = frozenset({408, 429, 503})
 
 
 class Failure(Enum):
-    NOT_SENT = "not sent"  # connect refused or timed out, DNS failure: the server surely saw nothing
-    NO_ANSWER = "no answer"  # sent, then read timeout or connection dropped: the server may have acted
+    """What went wrong with an attempt that got no usable HTTP answer, whichever client sent it."""
+
+    NOT_SENT = "not sent"  # refused, DNS, connect timeout, proxy refused: Tela surely saw nothing
+    NO_ANSWER = "no answer"  # sent, then a timeout or a dropped connection: Tela may have acted
+    BAD_BODY = "unreadable answer"  # an answer came but its body was cut or could not be decoded
+    TOO_LARGE = "answer too large"  # the body passed the connection's max_response_bytes
+    TLS = "TLS failure"  # certificate or handshake: fixing it takes a person
+    DEADLINE = "deadline reached"  # the time allowed for the request (or its wait) ran out mid-request
 
 
 @dataclass(frozen=True)
@@ -38,16 +56,18 @@ class RetryPolicy:
 
     def backoff(self, retry_number: int) -> float:
         """Capped exponential backoff with equal jitter, so that many clients do not retry in step."""
-        ceiling = min(self.backoff_max, self.backoff_base * (2 ** retry_number))
+        ceiling = self.backoff_base * 2.0 ** min(retry_number, 30)
+        ceiling = min(self.backoff_max, ceiling)
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
-    def attempts(self, call: ApiCall, secrets: tuple[str, ...]) -> Attempts:
-        return Attempts(policy=self, call=call, secrets=secrets)
+    def attempts(self, call: ApiCall, secrets: tuple[str, ...], deadline: Deadline = NEVER, *, retries: bool = True) -> Attempts:
+        return Attempts(policy=self, call=call, secrets=secrets, deadline=deadline,
+                        max_retries=self.max_retries if retries else 0)
 
 
 @dataclass
 class Outcome:
-    data: Any = None
+    body: bytes | None = None  # the answer's body (None for a stream the caller reads itself)
     error: TelaError | None = None
     retry_in: float | None = None
 
@@ -57,50 +77,54 @@ class Attempts:
     policy: RetryPolicy
     call: ApiCall
     secrets: tuple[str, ...]
+    deadline: Deadline = NEVER
+    max_retries: int = 3
     retries_done: int = field(default=0)
 
     def _retry_or(self, error: TelaError, retry_after: float | None = None) -> Outcome:
-        if self.retries_done >= self.policy.max_retries:
+        if self.retries_done >= self.max_retries:
             return Outcome(error=error)
         delay = (
             min(retry_after, self.policy.retry_after_max)
             if retry_after is not None
             else self.policy.backoff(self.retries_done)
         )
+        left = self.deadline.remaining()
+        if left is not None and delay >= left:
+            return Outcome(error=error)  # waiting would pass the deadline: give the error now
         self.retries_done += 1
-        log.warning(
-            "Retry %d of %d in %.1f s after: %s", self.retries_done, self.policy.max_retries, delay, error
-        )
+        log.warning("Retry %d of %d in %.1f s after: %s", self.retries_done, self.max_retries, delay, error)
         return Outcome(retry_in=delay)
 
     def answered(self, status: int, headers: Mapping[str, str], body: bytes | None) -> Outcome:
         """Judge an HTTP answer. ``body`` is None for a streamed success the caller reads itself."""
-        if status < 400:
-            if body is None or self.call.answer == "none":
-                return Outcome()
-            if self.call.answer == "raw":
-                return Outcome(data=body)
-            return Outcome(data=decode_json(self.call, body, self.secrets))
+        if status < 300:
+            return Outcome(body=body)
         error = error_for_status(self.call, status, headers, body or b"", self.secrets)
-        if status not in RETRYABLE_STATUSES:
+        if not isinstance(error, (TelaRateLimitError, TelaServerError)):
             return Outcome(error=error)
-        if status in AMBIGUOUS_STATUSES and self.call.creates_run:
-            return Outcome(error=self._may_exist(f"Tela answered {status} (gateway timeout)"))
-        return self._retry_or(error, parse_retry_after(headers.get("Retry-After")))
+        if self.call.creates_run and status not in REFUSED_STATUSES:
+            # A 500, 502 or 504 may come after the backend accepted the run.
+            return Outcome(error=may_exist(self.call, f"Tela answered {status}", status_code=status))
+        return self._retry_or(error, getattr(error, "retry_after", None))
 
     def failed(self, kind: Failure, detail: str) -> Outcome:
-        """Judge a request that got no HTTP answer at all."""
-        if kind is Failure.NO_ANSWER and self.call.creates_run:
-            return Outcome(error=self._may_exist(detail))
+        """Judge an attempt that got no usable answer. ``detail`` names the cause, never the request."""
+        detail = scrub(detail, self.secrets)
+        if kind is Failure.TLS:
+            return Outcome(error=TelaTLSError(
+                f"TLS with Tela failed for {self.call.label} ({detail}). Check the certificate, or give a CA "
+                'bundle in the connection extra {"ca_bundle": "/path/ca.pem"}.'
+            ))
+        if self.call.creates_run and kind is not Failure.NOT_SENT:
+            return Outcome(error=may_exist(self.call, f"{kind.value}: {detail}"))
+        if kind in (Failure.BAD_BODY, Failure.TOO_LARGE):
+            error: TelaError = TelaBadResponseError(f"Tela's answer to {self.call.label} could not be read ({kind.value}: {detail}).")
+            return Outcome(error=error) if kind is Failure.TOO_LARGE else self._retry_or(error)
         error = TelaConnectionError(
-            f"Could not reach Tela for {self.call.label}: {detail}. Check the connection's host and "
-            "that Tela is reachable from this machine."
+            f"Could not reach Tela for {self.call.label}: {kind.value}: {detail}. Check the connection's host "
+            "and that Tela is reachable from this machine."
         )
+        if kind is Failure.DEADLINE:
+            return Outcome(error=error)
         return self._retry_or(error)
-
-    def _may_exist(self, detail: str) -> TelaRunMayExistError:
-        return TelaRunMayExistError(
-            f"{self.call.label} was sent but no usable answer came back ({detail}). The run may have been "
-            "created in Tela; it was not resubmitted automatically, because a second submission would be "
-            "a second paid run. Check the canvas's runs in Tela before retrying this task."
-        )

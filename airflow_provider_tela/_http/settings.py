@@ -1,11 +1,19 @@
-"""Client settings read from an Airflow connection of type ``tela``."""
+"""Client settings read from an Airflow connection of type ``tela``.
+
+Everything both HTTP stacks need to agree on is decided here, once: the base URL (parsed strictly,
+so that requests and aiohttp connect to the same host), the key, the proxy, which CA bundle to
+trust, and how much of an answer to read.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import os
+import re
+import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from airflow_provider_tela.errors import TelaConfigError
 
@@ -13,6 +21,14 @@ DEFAULT_BASE_URL = "https://api.tela.com"
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 120.0
 DEFAULT_MAX_RETRIES = 3
+# Run objects carry their inputs (parsed documents included): generous, but an endless body stops here.
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+# Where the TLS layer of each stack looks when nothing else is configured, in requests' order.
+CA_BUNDLE_ENV = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE")
+
+_HOST_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
+_UNSAFE_IN_URL = re.compile(r"[\x00-\x20\x7f\\@]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _is_loopback(host: str) -> bool:
@@ -25,25 +41,67 @@ def _is_loopback(host: str) -> bool:
 
 
 def normalize_base_url(host: str | None, port: int | None = None, schema: str | None = None) -> str:
-    """Turn the connection's host field into a base URL.
+    """Turn the connection's host field into a canonical base URL.
 
-    Accepts a full URL (``https://api.tela.com``, ``http://127.0.0.1:8765``) or a bare host name
-    (https assumed); empty means Tela's public API.
+    Accepts a full URL (``https://api.tela.com``, ``http://127.0.0.1:8765``, with an optional path
+    prefix) or a bare host name (https assumed); empty means Tela's public API. Anything two URL
+    parsers could read differently is refused: user info (``user:key@host``), backslashes, spaces,
+    control characters, a query or a fragment.
     """
-    host = (host or "").strip().rstrip("/")
-    if not host:
+    text = (host or "").strip().rstrip("/")
+    if not text:
         return DEFAULT_BASE_URL
-    if "://" not in host:
+    if "://" not in text:
         scheme = schema if schema in ("http", "https") else "https"
-        host = f"{scheme}://{host}"
-    parts = urlsplit(host)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+        text = f"{scheme}://{text}"
+    if _UNSAFE_IN_URL.search(text):
+        # The value is not echoed: it may hold a key typed into the wrong field.
         raise TelaConfigError(
-            f"Tela connection host {host!r} is not an http(s) URL; use e.g. https://api.tela.com"
+            "The Tela connection's host must be a plain URL such as https://api.tela.com: user info "
+            "(user:password@), backslashes, spaces and control characters are refused, because HTTP "
+            "clients disagree on where such a host points. Put the API key in the password field."
         )
-    if port and not parts.port:
-        host = f"{parts.scheme}://{parts.netloc}:{port}{parts.path}"
-    return host
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https"):
+        raise TelaConfigError(f"Tela connection host {text!r} is not an http(s) URL; use e.g. https://api.tela.com")
+    if parts.query or parts.fragment or "?" in text or "#" in text:
+        raise TelaConfigError(f"Tela connection host {text!r} must not have a query or fragment")
+    hostname = parts.hostname or ""
+    try:
+        bracketed = f"[{ipaddress.IPv6Address(hostname)}]"
+    except ValueError:
+        if not _HOST_NAME.match(hostname):
+            raise TelaConfigError(
+                f"Tela connection host {text!r} has no valid host name; use e.g. https://api.tela.com"
+            ) from None
+        bracketed = hostname.lower()
+    try:
+        url_port = parts.port
+    except ValueError:
+        raise TelaConfigError(f"Tela connection host {text!r} has an invalid port") from None
+    url_port = url_port or port or None
+    if url_port is not None and not 0 < int(url_port) < 65536:
+        raise TelaConfigError(f"Tela connection port {url_port} is not between 1 and 65535")
+    netloc = f"{bracketed}:{url_port}" if url_port else bracketed
+    return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+def clean_api_key(raw: Any) -> str:
+    """The key with surrounding whitespace removed (as read from a secrets file); refuses control characters.
+
+    A newline inside a header makes HTTP clients raise errors that quote the header, key included.
+    """
+    key = str(raw or "").strip()
+    if not key:
+        raise TelaConfigError(
+            "The Tela connection has no API key: put it in the connection's password field (API Key in the UI)."
+        )
+    if _CONTROL.search(key) or not key.isascii():
+        raise TelaConfigError(
+            "The Tela API key in the connection contains a control character or a non-ASCII character "
+            "(a line break pasted with it?). Copy the key again into the password field; it is not shown here."
+        )
+    return key
 
 
 def _as_bool(value: Any, name: str) -> bool:
@@ -59,9 +117,31 @@ def _as_number(value: Any, name: str, minimum: float) -> float:
         number = float(value)
     except (TypeError, ValueError):
         raise TelaConfigError(f"Tela connection extra {name!r} must be a number, got {value!r}") from None
-    if number < minimum:
-        raise TelaConfigError(f"Tela connection extra {name!r} must be at least {minimum}, got {number}")
+    if not number >= minimum or number == float("inf"):
+        raise TelaConfigError(f"Tela connection extra {name!r} must be a finite number of at least {minimum}, got {number}")
     return number
+
+
+def _readable_file(path: str, what: str) -> str:
+    if not os.path.isfile(path) or not os.access(path, os.R_OK):
+        raise TelaConfigError(f"{what} {path!r} does not exist or is not a readable file")
+    return path
+
+
+def _default_ca_bundle() -> str:
+    for name in CA_BUNDLE_ENV:
+        value = os.environ.get(name)
+        if value:
+            return _readable_file(value, f"The CA bundle in environment variable {name}")
+    import certifi
+
+    return str(certifi.where())
+
+
+def _proxy_secret(proxy: str | None) -> str:
+    if not proxy:
+        return ""
+    return unquote(urlsplit(proxy).password or "")
 
 
 @dataclass(frozen=True)
@@ -73,37 +153,89 @@ class ClientSettings:
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
-    verify: bool | str = True
+    verify: bool = True
+    # The CA bundle that verifies Tela's host; None means the default (environment, then certifi).
+    ca_bundle: str | None = None
     allow_insecure_http: bool = False
+    # An explicit proxy (the connection's ``proxy`` extra); otherwise the environment's, per URL.
+    proxy: str | None = field(default=None, repr=False)
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    # The environment's proxies, read once so that both stacks and every request agree.
+    env_proxies: dict[str, str] = field(default_factory=urllib.request.getproxies_environment, repr=False)
 
     def __post_init__(self) -> None:
-        if not self.api_key:
-            raise TelaConfigError(
-                "The Tela connection has no API key: put it in the connection's password field "
-                "(API Key in the UI)."
-            )
-        parts = urlsplit(self.base_url)
-        if parts.scheme == "http" and not _is_loopback(parts.hostname or "") and not self.allow_insecure_http:
-            raise TelaConfigError(
-                f"Refusing to send the Tela API key over plain http to {parts.hostname}: use https, "
-                'or set the connection extra {"allow_insecure_http": true} if this network is trusted.'
-            )
+        object.__setattr__(self, "api_key", clean_api_key(self.api_key))
+        object.__setattr__(self, "base_url", normalize_base_url(self.base_url))
+        if self.ca_bundle is not None:
+            _readable_file(self.ca_bundle, "The Tela connection's CA bundle")
+        host = self.host
+        if urlsplit(self.base_url).scheme == "http" and not self.allow_insecure_http:
+            if not _is_loopback(host):
+                raise TelaConfigError(
+                    f"Refusing to send the Tela API key over plain http to {host}: use https, or set the "
+                    'connection extra {"allow_insecure_http": true} if this network is trusted.'
+                )
+            if self.proxy_for(self.base_url):
+                raise TelaConfigError(
+                    f"Refusing to send the Tela API key over plain http to {host} through a proxy: the proxy "
+                    "would see it. Add the host to NO_PROXY, use https, or set the connection extra "
+                    '{"allow_insecure_http": true} if the proxy is trusted.'
+                )
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).hostname or ""
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return (self.api_key,)
+        return tuple(s for s in (self.api_key, _proxy_secret(self.proxy_for(self.base_url))) if s)
 
     @property
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"}
 
+    def is_tela_url(self, url: str) -> bool:
+        parts, base = urlsplit(url), urlsplit(self.base_url)
+        return (parts.scheme, parts.hostname, parts.port) == (base.scheme, base.hostname, base.port)
+
+    def proxy_for(self, url: str) -> str | None:
+        """The proxy a request to ``url`` goes through: the connection's, else the environment's."""
+        if self.proxy:
+            return self.proxy
+        parts = urlsplit(url)
+        proxy = self.env_proxies.get(parts.scheme) or self.env_proxies.get("all")
+        if not proxy or urllib.request.proxy_bypass_environment(parts.hostname or "", self.env_proxies):
+            return None
+        return proxy
+
+    def ca_for(self, url: str) -> str | None:
+        """The CA bundle to verify ``url`` with; None when verification is off (Tela's host only).
+
+        The connection's bundle and ``verify`` apply to Tela's host alone: presigned upload URLs on
+        S3 or GCS are verified against the default bundle.
+        """
+        if self.is_tela_url(url):
+            if not self.verify:
+                return None
+            return self.ca_bundle or _default_ca_bundle()
+        return _default_ca_bundle()
+
     @classmethod
     def from_connection(cls, conn: Any) -> ClientSettings:
         """Build settings from an Airflow Connection (sync or async lookup alike)."""
         extra = conn.extra_dejson or {}
-        verify: bool | str = _as_bool(extra.get("verify", True), "verify")
-        if extra.get("ca_bundle"):
-            verify = str(extra["ca_bundle"])
+        if not isinstance(extra, dict):
+            raise TelaConfigError("The Tela connection's extra must be a JSON object")
+        verify_extra = extra.get("verify", True)
+        ca_bundle = extra.get("ca_bundle") or None
+        if isinstance(verify_extra, str) and verify_extra.strip().lower() not in ("true", "1", "yes", "false", "0", "no"):
+            ca_bundle = ca_bundle or verify_extra  # like HttpHook: verify may be a CA path
+            verify = True
+        else:
+            verify = _as_bool(verify_extra, "verify")
+        proxy = extra.get("proxy") or None
+        if proxy is not None and urlsplit(str(proxy)).scheme not in ("http", "https"):
+            raise TelaConfigError("Tela connection extra 'proxy' must be an http(s):// URL")
         return cls(
             base_url=normalize_base_url(conn.host, conn.port, conn.schema),
             api_key=conn.password or "",
@@ -111,5 +243,10 @@ class ClientSettings:
             read_timeout=_as_number(extra.get("timeout", DEFAULT_READ_TIMEOUT), "timeout", 0.1),
             max_retries=int(_as_number(extra.get("max_retries", DEFAULT_MAX_RETRIES), "max_retries", 0)),
             verify=verify,
+            ca_bundle=str(ca_bundle) if ca_bundle else None,
             allow_insecure_http=_as_bool(extra.get("allow_insecure_http", False), "allow_insecure_http"),
+            proxy=str(proxy) if proxy else None,
+            max_response_bytes=int(
+                _as_number(extra.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES), "max_response_bytes", 1024)
+            ),
         )

@@ -2,38 +2,58 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
-from airflow_provider_tela.errors import TelaBadResponseError, scrub
-from airflow_provider_tela.models import CompletionChunk, parse_model
+from airflow_provider_tela._http.responses import load_json, validate
+from airflow_provider_tela.errors import TelaBadResponseError, TelaRunFailedError, detached, scrub
+from airflow_provider_tela.models import CompletionChunk
 
 DONE = "[DONE]"
 
 
+def _error_message(error: object) -> str:
+    if isinstance(error, dict):
+        return str(error.get("message") or error.get("error") or error)
+    return str(error)
+
+
 @dataclass
 class SSEDecoder:
-    """Collects ``data:`` lines into events and turns each event into a CompletionChunk."""
+    """Collects ``data:`` lines into events and turns each event into a CompletionChunk.
+
+    An error event (``event: error``, or data carrying a top-level ``error``) raises
+    TelaRunFailedError: the run was created and ended badly, whatever follows it (even ``[DONE]``).
+    """
 
     secrets: tuple[str, ...] = ()
+    run_id: str = ""
     _data: list[str] = field(default_factory=list)
+    _event: str = ""
     done: bool = False
     saw_finish: bool = False
 
     def feed(self, raw_line: bytes | str) -> CompletionChunk | None:
         """Take one line (without or with its line ending); return a chunk when an event completes."""
-        line = raw_line.decode("utf-8") if isinstance(raw_line, bytes) else raw_line
-        line = line.rstrip("\r\n")
+        if isinstance(raw_line, bytes):
+            try:
+                raw_line = raw_line.decode("utf-8")
+            except UnicodeDecodeError:
+                raise detached(TelaBadResponseError("Tela's completion stream sent bytes that are not UTF-8")) from None
+        line = raw_line.rstrip("\r\n")
         if line == "":
             return self._dispatch()
         if line.startswith(":"):
             return None  # a comment, e.g. a keep-alive
         name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
         if name == "data":
-            self._data.append(value[1:] if value.startswith(" ") else value)
+            self._data.append(value)
+        elif name == "event":
+            self._event = value.strip()
         return None
 
     def _dispatch(self) -> CompletionChunk | None:
+        event, self._event = self._event, ""
         if not self._data:
             return None
         payload, self._data = "\n".join(self._data), []
@@ -41,22 +61,31 @@ class SSEDecoder:
             self.done = True
             return None
         try:
-            data = json.loads(payload)
+            data = load_json(payload.encode())
         except ValueError:
-            raise TelaBadResponseError(
+            if event == "error":
+                self._failed(payload)
+            raise detached(TelaBadResponseError(
                 f"Tela's completion stream sent an event that is not JSON: {scrub(payload, self.secrets)!r}"
-            ) from None
-        chunk: CompletionChunk = parse_model(CompletionChunk, data, "a streamed completion event")
-        self.saw_finish = self.saw_finish or chunk.finished
+            )) from None
+        if event == "error" or (isinstance(data, dict) and data.get("error")):
+            self._failed(_error_message(data.get("error", data) if isinstance(data, dict) else data))
+        chunk = validate(CompletionChunk, data, "a streamed completion event", self.secrets)
+        self.run_id = self.run_id or (chunk.id or "")
+        self.saw_finish = self.saw_finish or chunk.finished or chunk.final_message is not None
         return chunk
+
+    def _failed(self, message: str) -> None:
+        raise detached(TelaRunFailedError(self.run_id or "(streamed, id unknown)", scrub(message, self.secrets)))
 
     def close(self) -> None:
         """Call at end of stream: fail if the stream was cut short.
 
-        An event not ended by a blank line is incomplete, and is dropped as the SSE spec says.
+        An event not ended by a blank line is incomplete, and is dropped as the SSE spec says. A
+        stream that ends with a final message but no ``[DONE]`` is complete (Tela's SDK accepts it).
         """
         if not (self.done or self.saw_finish):
-            raise TelaBadResponseError(
-                "Tela's completion stream ended before its final event ([DONE] or a finish_reason): "
-                "the connection was cut or the stream is malformed. The run may have completed in Tela."
-            )
+            raise detached(TelaBadResponseError(
+                "Tela's completion stream ended before its final event ([DONE] or a final message): "
+                "the connection was cut or the stream is malformed."
+            ))

@@ -1,27 +1,222 @@
-"""The sync transport: a pooled ``requests.Session`` driven by the shared retry rules."""
+"""The sync transport: a pooled ``requests.Session`` driven by the shared retry rules.
+
+What ``requests`` alone does not give, and this module adds:
+
+- an overall deadline per request (connect, send, headers and the whole body), enforced by a
+  watchdog that shuts the socket down: a server dripping one byte a second cannot hold a worker;
+- a cap on the bytes read from an answer;
+- no environment magic: proxies, CA bundle and ``~/.netrc`` are not read by requests itself
+  (``trust_env`` off) but passed explicitly from ``ClientSettings``, exactly as the async client
+  gets them; no cookies, no redirects;
+- one mapping of every exception requests and urllib3 raise into a ``Failure``.
+"""
 
 from __future__ import annotations
 
+import http.client
+import http.cookiejar
+import socket
+import threading
 import time
-from contextlib import ExitStack
-from typing import Any
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import IO, Any
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from airflow_provider_tela._http.calls import ApiCall
-from airflow_provider_tela._http.retry import Failure, Outcome, RetryPolicy
+from airflow_provider_tela._http.deadline import NEVER, Deadline
+from airflow_provider_tela._http.retry import Attempts, Failure, Outcome, RetryPolicy
 from airflow_provider_tela._http.settings import ClientSettings
-from airflow_provider_tela.errors import TelaConnectionError
+from airflow_provider_tela.errors import TelaConfigError, TelaError, detached
 
 USER_AGENT = "airflow-provider-tela"
+READ_CHUNK = 64 * 1024
+# An error answer is only read for its message.
+ERROR_BODY_BYTES = 64 * 1024
 
 
-def _never_sent(exc: requests.exceptions.ConnectionError) -> bool:
-    """True when urllib3 failed before a byte of the request left (refused, DNS, connect timeout)."""
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
+class _Failed(Exception):
+    """Internal: an attempt ended without a usable answer."""
+
+    def __init__(self, kind: Failure, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+
+
+# --- the watchdog ----------------------------------------------------------------------------
+
+
+class _InFlight:
+    """The connection one request is using, so that its watchdog can cut it."""
+
+    __slots__ = ("conn", "fired")
+
+    def __init__(self) -> None:
+        self.conn: Any = None
+        self.fired = False
+
+
+_current = threading.local()
+
+
+def _track(conn: Any) -> None:
+    in_flight = getattr(_current, "in_flight", None)
+    if in_flight is not None:
+        in_flight.conn = conn
+
+
+class _TrackingHTTPConnectionPool(HTTPConnectionPool):
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        conn = super()._get_conn(timeout)
+        _track(conn)
+        return conn
+
+
+class _TrackingHTTPSConnectionPool(HTTPSConnectionPool):
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        conn = super()._get_conn(timeout)
+        _track(conn)
+        return conn
+
+
+_POOL_CLASSES = {"http": _TrackingHTTPConnectionPool, "https": _TrackingHTTPSConnectionPool}
+
+
+class _Adapter(HTTPAdapter):
+    """Pools whose connections a watchdog can find (direct and through proxies alike)."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOL_CLASSES
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = _POOL_CLASSES
+        return manager
+
+
+def _cut(in_flight: _InFlight) -> None:
+    in_flight.fired = True
+    sock = getattr(in_flight.conn, "sock", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed
+
+
+@contextmanager
+def _watchdog(deadline: Deadline) -> Iterator[_InFlight]:
+    in_flight = _InFlight()
+    previous = getattr(_current, "in_flight", None)
+    _current.in_flight = in_flight
+    left = deadline.remaining()
+    timer = None
+    if left is not None:
+        timer = threading.Timer(left, _cut, args=(in_flight,))
+        timer.daemon = True
+        timer.start()
+    try:
+        yield in_flight
+    finally:
+        if timer is not None:
+            timer.cancel()
+        _current.in_flight = previous
+
+
+# --- what went wrong -------------------------------------------------------------------------
+
+
+def classify(exc: BaseException, in_flight: _InFlight) -> tuple[Failure, str]:
+    """Every failure requests, urllib3 or the socket layer can raise, as one Failure kind.
+
+    The detail is the exception's type (and, for TLS, the verification reason): never its text,
+    which may quote the request.
+    """
+    name = type(exc).__name__
+    if in_flight.fired:
+        return Failure.DEADLINE, "the time allowed ran out"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return Failure.TLS, _tls_reason(exc)
+    if isinstance(exc, (requests.exceptions.ConnectTimeout, requests.exceptions.ProxyError)):
+        return Failure.NOT_SENT, name
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return Failure.NO_ANSWER, f"{name} (no answer within the read timeout)"
+    if isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError,
+                        urllib3.exceptions.DecodeError, urllib3.exceptions.ProtocolError,
+                        http.client.IncompleteRead, UnicodeError)):
+        return Failure.BAD_BODY, name
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        if isinstance(reason, (NewConnectionError, ConnectTimeoutError)):
+            return Failure.NOT_SENT, name  # refused, unresolvable or unreachable: nothing left this host
+        return Failure.NO_ANSWER, name
+    if isinstance(exc, (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL,
+                        requests.exceptions.InvalidSchema, requests.exceptions.MissingSchema,
+                        requests.exceptions.InvalidJSONError)):
+        return Failure.NOT_SENT, f"the request could not be built ({name})"
+    if isinstance(exc, (requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
+                        http.client.HTTPException, OSError)):
+        return (Failure.NOT_SENT if in_flight.conn is None else Failure.NO_ANSWER), name
+    raise exc  # not a transport failure: a bug, let it surface as is
+
+
+def _tls_reason(exc: BaseException) -> str:
+    text = str(exc)
+    for marker in ("certificate verify failed", "hostname mismatch", "self-signed certificate",
+                   "self signed certificate", "unable to get local issuer", "certificate has expired",
+                   "wrong version number", "handshake failure"):
+        if marker in text:
+            return marker
+    return type(exc).__name__
+
+
+def _read_capped(response: requests.Response, limit: int) -> bytes:
+    length = response.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) > limit:
+        raise _Failed(Failure.TOO_LARGE, f"Content-Length {length} is over the limit of {limit} bytes")
+    body = bytearray()
+    for chunk in response.iter_content(READ_CHUNK):
+        body += chunk
+        if len(body) > limit:
+            raise _Failed(Failure.TOO_LARGE, f"more than {limit} bytes (connection extra max_response_bytes)")
+    return bytes(body)
+
+
+class _ExactSize:
+    """A file body that must be exactly the size checked before the upload: a file that grows or
+    shrinks meanwhile fails the upload instead of being sent truncated."""
+
+    def __init__(self, stream: IO[bytes], size: int) -> None:
+        self.stream = stream
+        self.left = size
+        self.size = size
+
+    def read(self, amount: int = -1) -> bytes:
+        if self.left <= 0:
+            if self.stream.read(1):
+                raise TelaConfigError(f"A file grew while it was uploaded (expected {self.size} bytes); nothing was submitted")
+            return b""
+        amount = self.left if amount is None or amount < 0 else min(amount, self.left)
+        data = self.stream.read(amount)
+        if not data:
+            raise TelaConfigError(f"A file shrank while it was uploaded (expected {self.size} bytes); nothing was submitted")
+        self.left -= len(data)
+        return data
+
+    def __len__(self) -> int:
+        return self.size
+
+
+class _RejectAll(http.cookiejar.DefaultCookiePolicy):
+    def set_ok(self, cookie: Any, request: Any) -> bool:
+        return False
 
 
 class SyncTransport:
@@ -29,59 +224,137 @@ class SyncTransport:
         self.settings = settings
         self.policy = policy
         self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=8, max_retries=0)
+        self.session.trust_env = False  # proxies, CA bundle and .netrc come from ClientSettings only
+        self.session.cookies.set_policy(_RejectAll())
+        adapter = _Adapter(pool_connections=1, pool_maxsize=8, max_retries=0)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
-        self.session.headers.update({"User-Agent": USER_AGENT, **settings.auth_headers})
+        self.session.headers.update({"User-Agent": USER_AGENT})
 
     def close(self) -> None:
         self.session.close()
 
-    def request(self, call: ApiCall, *, read_timeout: float | None = None) -> tuple[requests.Response, Any]:
-        """Send ``call`` with retries; return the response and its decoded JSON (None for a stream)."""
-        attempts = self.policy.attempts(call, self.settings.secrets)
-        timeout = (self.settings.connect_timeout, read_timeout or self.settings.read_timeout)
+    # --- one request ---------------------------------------------------------------------------
+
+    def request(self, call: ApiCall, *, deadline: Deadline = NEVER, retries: bool = True) -> bytes:
+        """Send ``call`` with retries; return the body of its answer."""
+        attempts = self.policy.attempts(call, self.settings.secrets, deadline, retries=retries)
         while True:
-            response = None
+            outcome = self._attempt(call, attempts, deadline)
+            if outcome.error is not None:
+                raise detached(outcome.error)
+            if outcome.retry_in is None:
+                return outcome.body or b""
+            time.sleep(outcome.retry_in)
+
+    def _request_deadline(self, call: ApiCall, deadline: Deadline) -> Deadline:
+        if call.body is not None:
+            return deadline  # an upload takes as long as the file needs; each read is still bounded
+        return deadline.within(self.settings.connect_timeout + self.settings.read_timeout)
+
+    def _attempt(self, call: ApiCall, attempts: Attempts, deadline: Deadline) -> Outcome:
+        limit = self.settings.max_response_bytes
+        with _watchdog(self._request_deadline(call, deadline)) as in_flight:
             try:
-                with ExitStack() as stack:
-                    data = stack.enter_context(call.body()) if call.body else None
-                    response = self.session.request(
-                        call.method, call.url(self.settings.base_url), json=call.json, params=call.params,
-                        data=data, headers=self._headers(call), timeout=timeout, stream=call.stream,
-                        # per request: a session-level verify loses to REQUESTS_CA_BUNDLE from the environment
-                        verify=self.settings.verify,
-                    )
-                    stream_ok = call.stream and response.status_code < 400
-                    outcome = attempts.answered(
-                        response.status_code, response.headers, None if stream_ok else response.content
-                    )
-            except requests.exceptions.SSLError as exc:
-                raise TelaConnectionError(
-                    f"TLS handshake with {self.settings.base_url} failed ({type(exc).__name__}). Check the "
-                    'certificate, or give a CA bundle in the connection extra {"ca_bundle": "/path/ca.pem"}.'
-                ) from None
-            except requests.exceptions.ConnectTimeout:
-                outcome = attempts.failed(Failure.NOT_SENT, f"connect timeout after {timeout[0]} s")
-            except requests.exceptions.ReadTimeout:
-                outcome = attempts.failed(Failure.NO_ANSWER, f"no answer within {timeout[1]} s")
-            except requests.exceptions.ConnectionError as exc:
-                kind = Failure.NOT_SENT if _never_sent(exc) else Failure.NO_ANSWER
-                outcome = attempts.failed(kind, f"{kind.value}: {type(exc).__name__}")
-            if outcome.error is None and outcome.retry_in is None:
-                return response, outcome.data  # type: ignore[return-value]
-            if response is not None:
+                with self._send(call, deadline) as response:
+                    status = response.status_code
+                    if status < 300:
+                        body = _read_capped(response, limit)
+                    else:
+                        body = self._error_body(response)
+                return attempts.answered(status, response.headers, body)
+            except _Failed as failed:
+                return attempts.failed(failed.kind, failed.detail)
+            except TelaError:
+                raise
+            except Exception as exc:  # every transport failure is classified; anything else re-raises
+                kind, detail = classify(exc, in_flight)
+        return attempts.failed(kind, detail)
+
+    @staticmethod
+    def _error_body(response: requests.Response) -> bytes:
+        try:
+            return _read_capped(response, ERROR_BODY_BYTES)
+        except Exception:  # the status says enough; a broken error body adds nothing
+            return b""
+
+    @contextmanager
+    def _send(self, call: ApiCall, deadline: Deadline) -> Iterator[requests.Response]:
+        url = call.url(self.settings.base_url)
+        connect = deadline.bound(self.settings.connect_timeout)
+        read = deadline.bound(self.settings.read_timeout)
+        if deadline.expired():
+            raise _Failed(Failure.DEADLINE, "the time allowed ran out before sending")
+        ca = self.settings.ca_for(url)
+        proxy = self.settings.proxy_for(url)
+        with ExitStack() as stack:
+            data = None
+            if call.body is not None:
+                stream = stack.enter_context(call.body())
+                size = call.headers.get("Content-Length")
+                data = _ExactSize(stream, int(size)) if size else stream
+            response = self.session.request(
+                call.method, url, json=call.json, params=call.params, data=data,
+                headers=self._headers(call), timeout=(connect, read), stream=True,
+                verify=ca if ca is not None else False,
+                proxies={"http": proxy, "https": proxy} if proxy else {},
+                allow_redirects=False,
+            )
+            try:
+                yield response
+            finally:
                 response.close()
-            self._settle(outcome)
 
-    @staticmethod
-    def _headers(call: ApiCall) -> dict[str, Any]:
+    def _headers(self, call: ApiCall) -> dict[str, str]:
         if call.absolute_url:
-            return {**call.headers, "Authorization": None}  # None drops the session's key header
-        return call.headers
+            return call.headers  # a presigned URL: never the API key
+        auth = self.settings.auth_headers
+        return {**auth, **call.headers} if call.headers else auth
+
+    # --- a stream --------------------------------------------------------------------------------
+
+    @contextmanager
+    def open_stream(self, call: ApiCall, *, deadline: Deadline = NEVER) -> Iterator[Iterator[bytes]]:
+        """Send ``call`` once and yield its lines as they arrive, until ``deadline``.
+
+        Failures before the first byte of the answer are judged like any request; failures while
+        reading raise TelaBadResponseError / TelaConnectionError, which the caller turns into "the
+        run may exist" once it knows the run's id.
+        """
+        attempts = self.policy.attempts(call, self.settings.secrets, deadline, retries=False)
+        limit = self.settings.max_response_bytes
+        with _watchdog(deadline) as in_flight, ExitStack() as stack:
+            error: TelaError | None = None
+            try:
+                response = stack.enter_context(self._send(call, deadline))
+                if response.status_code >= 300:
+                    error = attempts.answered(response.status_code, response.headers, self._error_body(response)).error
+            except _Failed as failed:
+                error = attempts.failed(failed.kind, failed.detail).error
+            except TelaError:
+                raise
+            except Exception as exc:
+                kind, detail = classify(exc, in_flight)
+                error = attempts.failed(kind, detail).error
+            if error is not None:
+                raise detached(error)
+            yield self._lines(response, limit, in_flight, attempts)
 
     @staticmethod
-    def _settle(outcome: Outcome) -> None:
-        if outcome.error is not None:
-            raise outcome.error
-        time.sleep(outcome.retry_in or 0)
+    def _lines(response: requests.Response, limit: int, in_flight: _InFlight, attempts: Attempts) -> Iterator[bytes]:
+        seen = 0
+        error: TelaError | None = None
+        try:
+            for line in response.iter_lines(chunk_size=None, delimiter=None):
+                seen += len(line)
+                if seen > limit:
+                    raise _Failed(Failure.TOO_LARGE, f"the stream passed {limit} bytes (connection extra max_response_bytes)")
+                yield line
+            return
+        except _Failed as failed:
+            error = attempts.failed(failed.kind, failed.detail).error
+        except Exception as exc:
+            kind, detail = classify(exc, in_flight)
+            error = attempts.failed(kind, detail).error
+        if error is not None:
+            raise detached(error)

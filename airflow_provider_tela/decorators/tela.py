@@ -71,7 +71,18 @@ class _TelaDecoratedOperator(DecoratedOperator, TelaCompletionOperator):
 
 
 def tela_task(python_callable: Callable | None = None, **kwargs: Any) -> TaskDecorator:
-    """Wrap a function that returns canvas variables into a TelaCompletionOperator task."""
+    """Wrap a function that returns canvas variables into a TelaCompletionOperator task.
+
+    ``multiple_outputs`` is always off: the function returns the canvas's *input*, so its ``-> dict``
+    annotation says nothing about the output, and splitting the canvas's content into XComs would
+    fail for text content and let content keys overwrite the ``run_id`` and ``usage`` XComs.
+    """
+    if kwargs.pop("multiple_outputs", False):
+        raise TelaConfigError(
+            "@task.tela does not support multiple_outputs=True: the task returns the canvas's content as one "
+            "XCom (plus run_id and usage); split it in a downstream task if needed."
+        )
     return task_decorator_factory(
-        python_callable=python_callable, decorated_operator_class=_TelaDecoratedOperator, **kwargs
+        python_callable=python_callable, multiple_outputs=False,
+        decorated_operator_class=_TelaDecoratedOperator, **kwargs
     )

@@ -1,27 +1,36 @@
 """TelaHook (sync, for workers) and TelaAsyncHook (async, for triggers).
 
-Both build their requests with ``_http.calls`` and judge answers with ``_http.retry`` and
-``_http.responses``; they differ only in the transport underneath.
+Both send the calls of ``_http.endpoints`` and parse answers with the parser each endpoint carries;
+they differ only in the transport underneath. Waits are driven by the one state machine in
+``_wait``.
 """
 
 from __future__ import annotations
 
-import itertools
 import time
+from collections.abc import Iterator
 from functools import cached_property
-from typing import Any, Iterator
+from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 
-from airflow_provider_tela._http import calls
+from airflow_provider_tela._http import calls, endpoints
 from airflow_provider_tela._http.async_transport import AsyncTransport, lease_sessions, release_sessions
-from airflow_provider_tela._http.polling import parse_poll, poll_delay, run_finished
-from airflow_provider_tela._http.responses import decode_model
+from airflow_provider_tela._http.deadline import NEVER, Deadline
+from airflow_provider_tela._http.endpoints import Endpoint
 from airflow_provider_tela._http.retry import RetryPolicy
-from airflow_provider_tela._http.settings import ClientSettings
+from airflow_provider_tela._http.settings import ClientSettings, _proxy_secret
 from airflow_provider_tela._http.sse import SSEDecoder
 from airflow_provider_tela._http.sync_transport import SyncTransport
-from airflow_provider_tela.errors import TelaConfigError, TelaError, TelaTimeoutError
+from airflow_provider_tela._wait import RunWait, drive
+from airflow_provider_tela.errors import (
+    TelaConfigError,
+    TelaError,
+    TelaRunFailedError,
+    TelaRunMayExistError,
+    TelaTimeoutError,
+    detached,
+)
 from airflow_provider_tela.files import TelaFile
 from airflow_provider_tela.inputs import (
     FileResolver,
@@ -39,7 +48,6 @@ from airflow_provider_tela.models import (
     FileUploadTarget,
     PromotedVersion,
     RunProgress,
-    parse_model,
 )
 
 DEFAULT_CONN_ID = "tela_default"
@@ -58,7 +66,7 @@ def build_request(
     """Validate the arguments of a completion, raising TelaConfigError before anything is sent.
 
     Files are turned into file variables by ``resolve_file``: a placeholder by default (validation
-    only, no I/O), or a real upload.
+    only, no I/O), an identity (for a fingerprint), or a real upload.
     """
     return CompletionRequest.build(
         canvas_id=canvas_id, application_id=application_id,
@@ -84,9 +92,16 @@ def canvas_variable_problems(declared: PromotedVersion, variables: dict[str, Any
     return problems
 
 
-def _settings_from(conn: Any, timeout: float | None, max_retries: int | None) -> ClientSettings:
+def settings_from(conn: Any, timeout: float | None = None, max_retries: int | None = None) -> ClientSettings:
+    """The connection's client settings, with every secret registered with Airflow's masker first."""
+    raw_key = str(conn.password or "")
+    for secret in (raw_key, raw_key.strip()):
+        if secret:
+            mask_secret(secret)
+    extra_proxy = (conn.extra_dejson or {}).get("proxy") if isinstance(conn.extra_dejson, dict) else None
+    if _proxy_secret(extra_proxy):
+        mask_secret(_proxy_secret(extra_proxy))
     settings = ClientSettings.from_connection(conn)
-    mask_secret(settings.api_key)
     overrides: dict[str, Any] = {}
     if timeout is not None:
         overrides["read_timeout"] = float(timeout)
@@ -94,17 +109,16 @@ def _settings_from(conn: Any, timeout: float | None, max_retries: int | None) ->
         overrides["max_retries"] = int(max_retries)
     if not overrides:
         return settings
-    fields = {**settings.__dict__, **overrides}
-    return ClientSettings(**fields)
+    return ClientSettings(**{**settings.__dict__, **overrides})
 
 
 class TelaHook(BaseHook):
     """Talk to the Tela API through an Airflow connection of type ``tela``.
 
-    The connection's password is the API key; its host is the base URL (a full URL, or a bare host
-    name for https; empty means https://api.tela.com). Extras: ``timeout`` (read timeout, seconds),
-    ``connect_timeout``, ``max_retries``, ``verify`` (false turns TLS verification off), ``ca_bundle``
-    (path to a CA file) and ``allow_insecure_http``.
+    The connection's password is the API key (surrounding whitespace is removed); its host is the
+    base URL (a full URL, or a bare host name for https; empty means https://api.tela.com). Extras:
+    ``timeout`` (read timeout, seconds), ``connect_timeout``, ``max_retries``, ``verify`` (false, or
+    a CA bundle path), ``ca_bundle``, ``proxy``, ``max_response_bytes`` and ``allow_insecure_http``.
 
     :param tela_conn_id: the connection id, ``tela_default`` by default.
     :param timeout: read timeout in seconds for each request, overriding the connection's.
@@ -124,21 +138,9 @@ class TelaHook(BaseHook):
         self._timeout = timeout
         self._max_retries = max_retries
 
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {
-            "hidden_fields": ["schema", "login", "port"],
-            "relabeling": {"host": "Base URL", "password": "API Key"},
-            "placeholders": {
-                "host": "https://api.tela.com",
-                "password": "your Tela API key",
-                "extra": '{"timeout": 120, "max_retries": 3, "verify": true}',
-            },
-        }
-
     @cached_property
     def settings(self) -> ClientSettings:
-        return _settings_from(self.get_connection(self.tela_conn_id), self._timeout, self._max_retries)
+        return settings_from(self.get_connection(self.tela_conn_id), self._timeout, self._max_retries)
 
     @cached_property
     def transport(self) -> SyncTransport:
@@ -152,8 +154,9 @@ class TelaHook(BaseHook):
         if "transport" in self.__dict__:
             self.transport.close()
 
-    def _send(self, call: calls.ApiCall, *, read_timeout: float | None = None) -> Any:
-        return self.transport.request(call, read_timeout=read_timeout)[1]
+    def _send(self, endpoint: Endpoint[Any], *, deadline: Deadline = NEVER, retries: bool = True) -> Any:
+        body = self.transport.request(endpoint.call, deadline=deadline, retries=retries)
+        return endpoint.parse(body, self.settings.secrets)
 
     def prepare_request(
         self,
@@ -191,7 +194,7 @@ class TelaHook(BaseHook):
     ) -> ChatCompletion:
         """Run a canvas and wait for the answer in the same request (short canvases only)."""
         request = self.prepare_request(canvas_id, application_id, variables, messages, override)
-        return parse_model(ChatCompletion, self._send(calls.completion(request)), "a completion")
+        return self._send(endpoints.complete(request))
 
     def submit_run(
         self,
@@ -209,33 +212,40 @@ class TelaHook(BaseHook):
         )
         return self.submit_request(request)
 
-    def submit_request(self, request: CompletionRequest) -> CanvasRun:
+    def submit_request(self, request: CompletionRequest, *, deadline: Deadline = NEVER) -> CanvasRun:
         """Submit an already validated request (the operator validates before the task sends anything)."""
-        return parse_model(CanvasRun, self._send(calls.completion(request)), "an async completion")
+        return self._send(endpoints.submit(request), deadline=deadline)
 
-    def get_run(self, run_id: str) -> CanvasRun:
-        call = calls.get_run(run_id)
-        return decode_model(call, CanvasRun, self._send(call), self.settings.secrets, f"run {run_id}")
+    def get_run(self, run_id: str, *, deadline: Deadline = NEVER, retries: bool = True) -> CanvasRun:
+        return self._send(endpoints.get_run(run_id), deadline=deadline, retries=retries)
 
-    def poll_run(self, run_id: str) -> CanvasRun | RunProgress:
-        """The run if it ended, else just its id and status (cheaper to validate)."""
-        call = calls.get_run(run_id)
-        return parse_poll(call, self._send(call), self.settings.secrets, run_id)
+    def poll_run(self, run_id: str, *, deadline: Deadline = NEVER) -> CanvasRun | RunProgress:
+        """One status check, sent once: the run if it ended, else just its id and status."""
+        return self._send(endpoints.poll_run(run_id), deadline=deadline, retries=False)
 
-    def wait_for_run(self, run_id: str, poll_interval: float = 10.0, timeout: float = 3600.0) -> CanvasRun:
-        """Poll until the run succeeded (returned) or failed (TelaRunFailedError) or ``timeout`` passed."""
-        started = time.monotonic()
-        for poll_number in itertools.count():
-            run = self.poll_run(run_id)
-            if run_finished(run):
-                return run  # type: ignore[return-value]  # a finished poll is the whole CanvasRun
-            remaining = timeout - (time.monotonic() - started)
-            if remaining <= 0:
-                raise TelaTimeoutError(run_id, timeout, str(run.status))
-            delay = min(poll_delay(poll_number, poll_interval), remaining)
-            self.log.info("Tela run %s is %s; next check in %.1f s", run_id, run.status, delay)
-            time.sleep(delay)
-        raise AssertionError("itertools.count() never ends")
+    def wait_for_run(
+        self, run_id: str, poll_interval: float = 10.0, timeout: float | None = 3600.0, *, first_poll_in: float = 0.0
+    ) -> CanvasRun:
+        """Wait until the run succeeded (returned), failed (TelaRunFailedError) or ``timeout`` passed.
+
+        Status checks back off from 1 s to ``poll_interval``; throttling, 5xx answers and dropped
+        connections are retried until the deadline, which nothing (no Retry-After, no slow answer)
+        can push back. A status Tela adds later is read as "not finished".
+        """
+        now = time.monotonic()
+        wait = RunWait(run_id, poll_interval=poll_interval, deadline=None if timeout is None else now + timeout,
+                       first_poll_at=now + first_poll_in)
+        finished = drive(
+            wait, lambda budget: self.poll_run(run_id, deadline=Deadline.after(budget)),
+            clock=time.monotonic, sleep=time.sleep, log=self.log,
+        )
+        if finished.outcome == "succeeded":
+            return finished.run
+        if finished.outcome == "failed":
+            raise TelaRunFailedError(run_id, finished.run.failure_reason())
+        if finished.outcome == "timeout":
+            raise TelaTimeoutError(run_id, timeout or 0, finished.last_status)
+        raise detached(finished.error or TelaError(f"Waiting for Tela run {run_id} failed"))
 
     def stream_completion(
         self,
@@ -244,34 +254,50 @@ class TelaHook(BaseHook):
         variables: dict[str, Any] | None = None,
         messages: list[Any] | None = None,
         override: dict[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
     ) -> Iterator[CompletionChunk]:
-        """Run a canvas with ``stream: true`` and yield its chunks as they arrive."""
+        """Run a canvas with ``stream: true`` and yield its chunks as they arrive, for at most ``timeout`` s."""
         request = self.prepare_request(canvas_id, application_id, variables, messages, override, stream=True)
-        response, _ = self.transport.request(calls.completion(request))
+        return self.stream_request(request, deadline=Deadline.after(timeout))
+
+    def stream_request(self, request: CompletionRequest, *, deadline: Deadline = NEVER) -> Iterator[CompletionChunk]:
+        """Stream an already validated request. Once a chunk named the run, any failure to read the rest
+        is TelaRunMayExistError carrying that run id (the run exists and may finish)."""
+        call = calls.completion(request)
         decoder = SSEDecoder(secrets=self.settings.secrets)
-        try:
-            for line in response.iter_lines(chunk_size=None, delimiter=None):
-                chunk = decoder.feed(line)
-                if chunk is not None:
-                    yield chunk
-                if decoder.done:
-                    return
-            decoder.close()
-        finally:
-            response.close()
+        error: TelaError | None = None
+        with self.transport.open_stream(call, deadline=deadline) as lines:
+            try:
+                for line in lines:
+                    chunk = decoder.feed(line)
+                    if chunk is not None:
+                        yield chunk
+                    if decoder.done:
+                        return
+                decoder.close()
+                return
+            except TelaRunFailedError:
+                raise
+            except TelaError as exc:
+                error = exc
+        raise detached(TelaRunMayExistError(
+            f"The stream of run {decoder.run_id or '(id not yet known)'} broke off: {error}. The run may go on "
+            "in Tela; it was not resubmitted.", run_id=decoder.run_id or None,
+        ))
 
     # --- files and canvases ---------------------------------------------------------------------
 
     def create_file_upload(self) -> FileUploadTarget:
         """Ask Tela where to upload a file (``POST /v2/file``)."""
-        return parse_model(FileUploadTarget, self._send(calls.create_file()), "a file upload request")
+        return self._send(endpoints.create_file())
 
     def upload_file(self, tela_file: TelaFile | Any, *, size: int | None = None) -> dict[str, Any]:
         """Give Tela a file; return the variable to send (``{"file_url": ..., "options": ...}``).
 
         URLs and data: URIs are returned as they are. Anything else is streamed from its source to
-        the upload URL Tela hands out, so a large file needs little memory. ``size`` is the size
-        already checked, if any; otherwise the source is checked here.
+        the upload URL Tela hands out, so a large file needs little memory; a file whose size changes
+        during the upload fails it. ``size`` is the size already checked, if any.
         """
         from airflow_provider_tela.files import as_tela_file
 
@@ -281,7 +307,7 @@ class TelaHook(BaseHook):
         if not tela_file.needs_upload:
             return tela_file.to_variable()
         target = self.create_file_upload()
-        self._send(calls.upload(target.upload_url, tela_file.open, tela_file.mime_type(), size))
+        self.transport.request(calls.upload(target.upload_url, tela_file.open, tela_file.mime_type(), size))
         self.log.info("Uploaded %s (%s bytes) to Tela", tela_file, size)
         return tela_file.to_variable(target.download_url)
 
@@ -293,13 +319,13 @@ class TelaHook(BaseHook):
 
     def get_promoted_version(self, canvas_id: str) -> PromotedVersion:
         """The canvas's promoted version, with the variables it declares."""
-        return parse_model(PromotedVersion, self._send(calls.promoted_version(canvas_id)), f"canvas {canvas_id}")
+        return self._send(endpoints.promoted_version(canvas_id))
 
     def list_projects(self) -> Any:
-        return self._send(calls.list_projects())
+        return self._send(endpoints.list_projects())
 
     def test_connection(self) -> tuple[bool, str]:
-        """Make one authenticated call; the UI's Test button shows the answer."""
+        """Make one authenticated call; the UI's Test button shows the answer (never the key)."""
         try:
             self.list_projects()
         except TelaError as exc:
@@ -330,21 +356,23 @@ class TelaAsyncHook(BaseHook):
 
     async def transport(self) -> AsyncTransport:
         if self._transport is None:
-            conn = await self.aget_connection(self.tela_conn_id)
-            settings = _settings_from(conn, None, None)
-            self._transport = AsyncTransport(settings, RetryPolicy(max_retries=settings.max_retries))
+            from airflow_provider_tela._compat import aget_connection
+
+            settings = settings_from(await aget_connection(self.tela_conn_id))
+            self._transport = await AsyncTransport(settings, RetryPolicy(max_retries=settings.max_retries)).prepare()
         return self._transport
 
-    async def get_run(self, run_id: str) -> CanvasRun:
+    async def _send(self, endpoint: Endpoint[Any], *, deadline: Deadline = NEVER, retries: bool = True) -> Any:
         transport = await self.transport()
-        call = calls.get_run(run_id)
-        return decode_model(call, CanvasRun, await transport.request(call), transport.settings.secrets, f"run {run_id}")
+        body = await transport.request(endpoint.call, deadline=deadline, retries=retries)
+        return endpoint.parse(body, transport.settings.secrets)
 
-    async def poll_run(self, run_id: str) -> CanvasRun | RunProgress:
-        transport = await self.transport()
-        call = calls.get_run(run_id)
-        return parse_poll(call, await transport.request(call), transport.settings.secrets, run_id)
+    async def get_run(self, run_id: str, *, deadline: Deadline = NEVER) -> CanvasRun:
+        return await self._send(endpoints.get_run(run_id), deadline=deadline)
 
-    async def submit_request(self, request: CompletionRequest) -> CanvasRun:
-        data = await (await self.transport()).request(calls.completion(request))
-        return parse_model(CanvasRun, data, "an async completion")
+    async def poll_run(self, run_id: str, *, deadline: Deadline = NEVER) -> CanvasRun | RunProgress:
+        """One status check, sent once (the wait around it decides about retries)."""
+        return await self._send(endpoints.poll_run(run_id), deadline=deadline, retries=False)
+
+    async def submit_request(self, request: CompletionRequest, *, deadline: Deadline = NEVER) -> CanvasRun:
+        return await self._send(endpoints.submit(request), deadline=deadline)

@@ -7,23 +7,28 @@ hook, the HTTP clients and the pydantic models are imported when the task runs.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import BaseOperator, ResumableJobMixin, conf
+from airflow.providers.common.compat.sdk import BaseOperator, conf
 
 from airflow_provider_tela.errors import TelaConfigError
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
+    from airflow_provider_tela.durable import DurableRun
     from airflow_provider_tela.hooks.tela import TelaHook
     from airflow_provider_tela.models import CanvasRun
 
-ACTIVE_STATUSES = ("created", "running")
 # A streamed answer is logged as it grows, at most this often, not once per token.
 STREAM_LOG_INTERVAL = 2.0
+# The deferral's own timeout, past the trigger's deadline: it fails the task if the trigger is lost.
+DEFER_BACKSTOP_MARGIN = 120.0
+ON_AMBIGUOUS = ("fail", "resubmit")
 
 
 def check_target(canvas_id: Any, application_id: Any) -> None:
@@ -43,7 +48,13 @@ def check_variables(variables: Any) -> None:
         )
 
 
-class TelaCompletionOperator(ResumableJobMixin, BaseOperator):
+def check_timing(poll_interval: Any, timeout: Any) -> None:
+    for name, value in (("poll_interval", poll_interval), ("timeout", timeout)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+            raise TelaConfigError(f"{name} must be a positive number of seconds, got {value!r}")
+
+
+class TelaCompletionOperator(BaseOperator):
     """Run a Tela canvas and return its output content.
 
     The run is submitted asynchronously; its id goes to XCom key ``run_id`` at once. The task then
@@ -51,9 +62,11 @@ class TelaCompletionOperator(ResumableJobMixin, BaseOperator):
     ``output_content.content`` exactly as Tela returned it; XCom key ``usage`` holds tokens, cost and
     duration. With ``wait_for_completion=False`` it returns the run id instead.
 
-    Durable by default: the run id is kept in Airflow's task state store, so a retry after a crash
-    reconnects to the run already submitted (waits if it is active, returns its output if it
-    succeeded) and only submits afresh if that run failed. ``durable=False`` opts out.
+    Durable by default: an intent is recorded before the request is sent and the run id as soon as
+    it is known, so a retry after a crash re-attaches to the run already submitted (waits if it is
+    active, returns its output if it succeeded) and submits afresh only if that run failed. A
+    cleared task, or a retry whose request changed (DAG edited), submits a new run. ``durable=False``
+    opts out.
 
     :param canvas_id: the canvas to run (templated). Give this or ``application_id``.
     :param application_id: a deployed application of a canvas (templated).
@@ -66,13 +79,17 @@ class TelaCompletionOperator(ResumableJobMixin, BaseOperator):
     :param deferrable: wait in the triggerer; default from ``[operators] default_deferrable``.
     :param poll_interval: longest wait between two status checks, in seconds.
     :param timeout: seconds to wait for the run before failing the task (the run is not cancelled).
-    :param durable: reconnect to the submitted run on retry instead of submitting again.
+    :param durable: re-attach to the submitted run on retry instead of submitting again.
+    :param on_ambiguous: what a try does when a request that creates a run got no usable answer
+        (now, or in an earlier try that left an intent without a run id): ``"fail"`` (default) fails
+        the task at once, without using its retries, naming what to check in Tela; ``"resubmit"``
+        lets a retry submit again, accepting that the run may then exist twice.
     :param output_schema: a pydantic model class or a JSON schema; turns structured output on (the
         return value is then the structured object, checked against a pydantic model).
     :param validate_variables: before submitting, check ``variables`` against the canvas's promoted
         version (missing required, unknown, text given for a file); needs ``canvas_id``.
     :param stream: consume the answer as a stream in the worker (``deferrable=False`` only), logging
-        it as it grows; returns the final content like the other modes.
+        it as it grows; returns the final content like the other modes, durable like them.
     """
 
     template_fields: Sequence[str] = (
@@ -80,7 +97,6 @@ class TelaCompletionOperator(ResumableJobMixin, BaseOperator):
     )
     template_fields_renderers = {"variables": "json", "messages": "json", "override": "json"}
     ui_color = "#e8e2fb"
-    external_id_key = "tela_run_id"
 
     def __init__(
         self,
@@ -97,16 +113,18 @@ class TelaCompletionOperator(ResumableJobMixin, BaseOperator):
         poll_interval: float = 10.0,
         timeout: float = 3600.0,
         durable: bool = True,
+        on_ambiguous: str = "fail",
         output_schema: Any = None,
         validate_variables: bool = False,
         stream: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(durable=durable, **kwargs)
+        super().__init__(**kwargs)
         check_target(canvas_id, application_id)
         check_variables(variables)
-        if poll_interval <= 0 or timeout <= 0:
-            raise TelaConfigError(f"poll_interval and timeout must be positive, got {poll_interval} and {timeout}")
+        check_timing(poll_interval, timeout)
+        if on_ambiguous not in ON_AMBIGUOUS:
+            raise TelaConfigError(f"on_ambiguous must be one of {ON_AMBIGUOUS}, got {on_ambiguous!r}")
         if stream and (deferrable or not wait_for_completion or webhook_url):
             raise TelaConfigError(
                 "stream=True reads the answer in the worker: it needs deferrable=False, "
@@ -128,8 +146,8 @@ class TelaCompletionOperator(ResumableJobMixin, BaseOperator):
         self.deferrable = deferrable
         self.poll_interval = poll_interval
         self.timeout = timeout
-        self._finished: CanvasRun | None = None
-        self._announced: str | None = None
+        self.durable = durable
+        self.on_ambiguous = on_ambiguous
 
     @cached_property
     def hook(self) -> TelaHook:
@@ -150,109 +168,240 @@ class TelaCompletionOperator(ResumableJobMixin, BaseOperator):
         return (self.canvas_id, self.application_id, self.variables, self.messages, override), flags
 
     def validate_inputs(self) -> None:
-        """Check the rendered fields and every file before anything is sent or uploaded."""
+        """What a submission checks before anything is sent: the rendered fields, then every file.
+
+        ``execute`` runs the first part on every try and the file checks only when it submits, so
+        that a retry re-attaching to its run never needs local files that may be gone.
+        """
         from airflow_provider_tela.hooks.tela import build_request
         from airflow_provider_tela.inputs import check_files
 
         args, flags = self._request_args()
-        build_request(*args, **flags)  # the same rules as at parse time, now on the rendered values
+        build_request(*args, **flags)
         check_files(self.variables, self.messages)
-        if self.validate_variables:
-            self.hook.check_canvas_variables(str(self.canvas_id), self.variables)
+
+    # --- one try ----------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
-        self.validate_inputs()
-        if self.stream:
-            return self._execute_stream(context)
-        return self.execute_resumable(context)
+        from airflow_provider_tela.hooks.tela import build_request
 
-    def _execute_stream(self, context: Context) -> Any:
-        from airflow_provider_tela._results import finish, output_check
+        args, flags = self._request_args()
+        build_request(*args, **flags)  # the parse-time rules on the rendered values; no I/O yet
+        durable = self._open_durable(context, args, flags) if self.durable else None
+        run = self._reattach(context, durable) if durable is not None else None
+        if run is None:
+            if self.stream:
+                return self._stream(context, durable)
+            run = self._submit(context, durable)
+        if not self.wait_for_completion:
+            return run.id
+        if run.status == "succeeded":
+            return self._finish(context, run.id, run.usage, run.content, durable)
+        if self.deferrable:
+            self._defer(run.id)
+        with self._ending(durable):
+            finished = self.hook.wait_for_run(run.id, poll_interval=self.poll_interval, timeout=self.timeout,
+                                              first_poll_in=1.0)
+        return self._finish(context, finished.id, finished.usage, finished.content, durable)
 
-        args, _ = self._request_args()
-        pieces: list[str] = []
-        final = None
-        run_id = ""
-        last_log = time.monotonic()
-        for chunk in self.hook.stream_completion(*args):
-            if chunk.id and not run_id:
-                run_id = chunk.id
-                self._announce(context, run_id)
-            pieces.append(chunk.text)
-            final = chunk.final_message or final
-            if time.monotonic() - last_log >= STREAM_LOG_INTERVAL:
-                last_log = time.monotonic()
-                text = "".join(pieces)
-                self.log.info("Tela stream: %d characters so far: ...%s", len(text), text[-200:])
-        content = final.content if final is not None and final.content is not None else {"text": "".join(pieces)}
-        return finish(context, run_id, {}, content, self.log, output_check(self.output_schema))
+    @contextmanager
+    def _ending(self, durable: DurableRun | None) -> Iterator[None]:
+        """A run that failed ends its record too: the retry submits a new run either way."""
+        from airflow_provider_tela.errors import TelaRunFailedError
 
-    # --- ResumableJobMixin ----------------------------------------------------------------------
+        try:
+            yield
+        except TelaRunFailedError:
+            if durable is not None:
+                durable.ended()
+            raise
+
+    def _open_durable(self, context: Context, args: tuple[Any, ...], flags: dict[str, Any]) -> DurableRun:
+        from airflow_provider_tela.durable import DurableRun, fingerprint
+        from airflow_provider_tela.hooks.tela import build_request
+        from airflow_provider_tela.inputs import identity
+
+        request = build_request(*args, resolve_file=identity, **flags)
+        return DurableRun.open(context, fingerprint(self.tela_conn_id, request.to_payload()))
+
+    def _reattach(self, context: Context, durable: DurableRun) -> CanvasRun | None:
+        """The run an earlier try of this task instance submitted, if it is still worth having."""
+        from airflow_provider_tela.durable import Decision
+        from airflow_provider_tela.errors import TelaAmbiguousRunError, TelaNotFoundError
+
+        decision = durable.decision
+        if decision.action == "submit":
+            if decision.record is not None:
+                self.log.info("Not re-attaching to the recorded Tela submission: %s.", decision.reason)
+            return None
+        record = decision.record
+        assert record is not None
+        if decision.action == "reattach":
+            try:
+                run = self.hook.get_run(str(record.run_id))
+            except TelaNotFoundError:
+                if record.mode != "stream":
+                    self.log.warning("Tela run %s from an earlier try no longer exists; submitting afresh", record.run_id)
+                    return None
+                # a streamed run's id may not be a pollable run id: its fate is unknown
+                decision = Decision("ambiguous", f"run {record.run_id} (streamed) cannot be looked up", record)
+            else:
+                self._announce(context, run.id)
+                if run.status == "failed":
+                    self.log.warning("Tela run %s from an earlier try failed (%s); submitting afresh",
+                                     run.id, run.failure_reason())
+                    return None
+                self.log.info("Re-attaching to Tela run %s submitted by try %s (status %s)",
+                              run.id, record.try_number, run.status)
+                return run
+        where = f"try {record.try_number}" if record.try_number else "an earlier try"
+        message = (
+            f"{where} of this task sent a request that creates a Tela run at {record.written_at or 'an unknown time'} "
+            f"and did not learn its answer ({decision.reason}): the run may exist and be paid for. Look for it "
+            "in the canvas's runs in Tela. To submit again, clear the task (a clear asks for a new run) or set "
+            'on_ambiguous="resubmit".'
+        )
+        if self.on_ambiguous == "fail":
+            raise TelaAmbiguousRunError(message, run_id=record.run_id)
+        self.log.warning("%s Resubmitting, as on_ambiguous='resubmit' asks.", message)
+        return None
+
+    def _prepare(self) -> Any:
+        """Validate against the canvas, check and upload files, build the request: submission only,
+        so that a re-attaching retry never needs the (maybe gone) local files."""
+        args, flags = self._request_args()
+        if self.validate_variables:
+            self.hook.check_canvas_variables(str(self.canvas_id), self.variables)
+        return self.hook.prepare_request(*args, **flags)
+
+    def _submit(self, context: Context, durable: DurableRun | None) -> CanvasRun:
+        from airflow_provider_tela._http.deadline import Deadline
+        from airflow_provider_tela.errors import TelaRunMayExistError
+
+        request = self._prepare()
+        if durable is not None:
+            durable.intent()
+        error: TelaRunMayExistError | None = None
+        try:
+            run = self.hook.submit_request(request, deadline=Deadline.after(self.timeout))
+        except TelaRunMayExistError as exc:
+            error = exc
+        if error is not None:
+            raise self._ambiguous(context, durable, error)
+        if durable is not None:
+            durable.submitted(run.id)
+        self._announce(context, run.id)
+        return run
+
+    def _ambiguous(self, context: Context, durable: DurableRun | None, error: Any, mode: str = "async") -> Exception:
+        """The error a try ends with when its submission's fate is unknown."""
+        from airflow_provider_tela.errors import TelaAmbiguousRunError, detached
+
+        if error.run_id:
+            if durable is not None:
+                durable.submitted(error.run_id, mode=mode)
+            self._announce(context, error.run_id)
+            if durable is not None:
+                return detached(error)  # a retry re-attaches to the recorded run
+        if self.on_ambiguous == "fail":
+            return detached(TelaAmbiguousRunError(
+                f"{error} The task fails without retrying (on_ambiguous='fail'); clear it to submit again.",
+                run_id=error.run_id, status_code=error.status_code,
+            ))
+        return detached(error)
+
+    def _defer(self, run_id: str) -> None:
+        from airflow_provider_tela.triggers.tela import TelaRunTrigger
+
+        self.defer(
+            trigger=TelaRunTrigger(
+                run_id=run_id, tela_conn_id=self.tela_conn_id, poll_interval=self.poll_interval,
+                end_time=time.time() + self.timeout, first_poll_in=1.0,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout + max(DEFER_BACKSTOP_MARGIN, 2 * self.poll_interval)),
+        )
 
     def _announce(self, context: Context, run_id: str) -> None:
         """Push the run id to XCom once per try, whichever way this try came to know it."""
         from airflow_provider_tela._results import push_run_id
 
-        if self._announced != run_id:
+        if getattr(self, "_announced", None) != run_id:
             push_run_id(context, run_id, self.log)
             self._announced = run_id
 
-    def submit_job(self, context: Context) -> str:
-        args, flags = self._request_args()
-        run = self.hook.submit_request(self.hook.prepare_request(*args, **flags))
-        self._announce(context, run.id)
-        return run.id
+    def _finish(self, context: Context, run_id: str, usage: dict[str, Any], content: Any,
+                durable: DurableRun | None) -> Any:
+        from airflow_provider_tela._results import finish, output_check
 
-    def get_job_status(self, external_id: Any, context: Context) -> str:
-        from airflow_provider_tela.errors import TelaNotFoundError
+        result = finish(context, run_id, usage, content, self.log, output_check(self.output_schema))
+        if durable is not None:
+            durable.ended()
+        return result
 
+    # --- streaming ------------------------------------------------------------------------------------
+
+    def _stream(self, context: Context, durable: DurableRun | None) -> Any:
+        from airflow_provider_tela._http.deadline import Deadline
+        from airflow_provider_tela.errors import TelaRunMayExistError
+
+        request = self._prepare()
+        if durable is not None:
+            durable.intent(mode="stream")
+        deadline = Deadline.after(self.timeout)
+        pieces: list[str] = []
+        final = None
+        run_id = ""
+        last_log = time.monotonic()
+        error: TelaRunMayExistError | None = None
         try:
-            run = self.hook.get_run(str(external_id))
-        except TelaNotFoundError:
-            self.log.warning("Tela run %s from an earlier try no longer exists; submitting afresh", external_id)
-            return "missing"
-        if run.status == "succeeded":
-            self._finished = run
-        return str(run.status)
+            with self._ending(durable):
+                for chunk in self.hook.stream_request(request, deadline=deadline):
+                    if chunk.id and not run_id:
+                        run_id = chunk.id
+                        if durable is not None:
+                            durable.submitted(run_id, mode="stream")
+                        self._announce(context, run_id)
+                    pieces.append(chunk.text)
+                    final = chunk.final_message or final
+                    if time.monotonic() - last_log >= STREAM_LOG_INTERVAL:
+                        last_log = time.monotonic()
+                        text = "".join(pieces)
+                        self.log.info("Tela stream: %d characters so far: ...%s", len(text), text[-200:])
+        except TelaRunMayExistError as exc:
+            error = exc
+        if error is not None:
+            raise self._ambiguous(context, durable, error, mode="stream")
+        content = final.content if final is not None and final.content is not None else {"text": "".join(pieces)}
+        return self._finish(context, run_id, self._stream_usage(run_id, deadline), content, durable)
 
-    def is_job_active(self, status: str) -> bool:
-        return status in ACTIVE_STATUSES
+    def _stream_usage(self, run_id: str, deadline: Any) -> dict[str, Any]:
+        """A stream carries no usage: ask Tela for the run once the stream is over."""
+        from airflow_provider_tela.errors import TelaError
 
-    def is_job_succeeded(self, status: str) -> bool:
-        return status == "succeeded"
+        if not run_id:
+            return {}
+        try:
+            return self.hook.get_run(run_id, deadline=deadline.within(30.0)).usage
+        except TelaError as exc:
+            self.log.warning("Usage of streamed run %s could not be fetched (%s); XCom usage is empty", run_id, exc)
+            return {}
 
-    def poll_until_complete(self, external_id: Any, context: Context) -> Any:
-        """Wait for the run; returns the task's result (the mixin returns it as is on reconnect)."""
-        run_id = str(external_id)
-        self._announce(context, run_id)
-        if not self.wait_for_completion:
-            return run_id
-        if self.deferrable:
-            from airflow_provider_tela.triggers.tela import TelaRunTrigger
-
-            self.defer(
-                trigger=TelaRunTrigger(
-                    run_id=run_id, tela_conn_id=self.tela_conn_id, poll_interval=self.poll_interval,
-                    end_time=time.time() + self.timeout,
-                ),
-                method_name="execute_complete",
-            )
-        self._finished = self.hook.wait_for_run(run_id, poll_interval=self.poll_interval, timeout=self.timeout)
-        return self.get_job_result(run_id, context)
-
-    def get_job_result(self, external_id: Any, context: Context) -> Any:
-        from airflow_provider_tela._results import finish_run, output_check
-
-        run_id = str(external_id)
-        self._announce(context, run_id)
-        if not self.wait_for_completion:
-            return run_id
-        if self._finished is None or self._finished.id != run_id:
-            self._finished = self.hook.get_run(run_id)
-        return finish_run(context, self._finished, self.log, output_check(self.output_schema))
+    # --- after deferral ---------------------------------------------------------------------------
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Resume after the trigger's event: the run's content, or the error the task fails with."""
-        from airflow_provider_tela._results import finish_event, output_check
+        from airflow_provider_tela._results import event_result
+        from airflow_provider_tela.durable import DurableRun
+        from airflow_provider_tela.errors import TelaRunFailedError
 
-        return finish_event(context, event, lambda: self.hook, self.timeout, self.log, output_check(self.output_schema))
+        try:
+            run_id, usage, content = event_result(event, lambda: self.hook, self.timeout)
+        except TelaRunFailedError:
+            if self.durable:
+                DurableRun.end_for(context)
+            raise
+        result = self._finish(context, run_id, usage, content, None)
+        if self.durable:
+            DurableRun.end_for(context)
+        return result

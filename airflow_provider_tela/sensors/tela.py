@@ -4,23 +4,31 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseSensorOperator, PokeReturnValue, conf
+
+from airflow_provider_tela.errors import TelaConfigError
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_tela.hooks.tela import TelaHook
 
+# The deferral's own timeout, past the trigger's deadline: it fails the task if the trigger is lost.
+DEFER_BACKSTOP_MARGIN = 120.0
+
 
 class TelaRunSensor(BaseSensorOperator):
     """Succeed when the Tela run ``run_id`` succeeded, returning its output content.
 
     Fails with the API's reason when the run failed. Works in ``poke`` and ``reschedule`` modes, or
-    deferred to the triggerer with ``deferrable=True``; ``timeout`` and ``soft_fail`` behave as for
-    every sensor.
+    deferred to the triggerer with ``deferrable=True`` (after one check in the worker, so that a run
+    already over needs no trigger); ``timeout`` and ``soft_fail`` behave as for every sensor. A
+    status check that fails transiently (throttled, 5xx, unreachable) or finds a status this provider
+    does not know counts as "not yet".
 
     :param run_id: the run to wait for (templated), e.g. ``"{{ ti.xcom_pull('submit', key='run_id') }}"``.
     :param tela_conn_id: the Tela connection, ``tela_default`` by default.
@@ -39,6 +47,8 @@ class TelaRunSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if not self.poke_interval > 0:
+            raise TelaConfigError(f"poke_interval must be a positive number of seconds, got {self.poke_interval!r}")
         self.run_id = run_id
         self.tela_conn_id = tela_conn_id
         self.deferrable = deferrable
@@ -52,36 +62,54 @@ class TelaRunSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
+        checked = self.poke(context)
+        if isinstance(checked, PokeReturnValue) and checked.is_done:
+            return checked.xcom_value
         from airflow_provider_tela.triggers.tela import TelaRunTrigger
 
         self.defer(
             trigger=TelaRunTrigger(
                 run_id=self.run_id, tela_conn_id=self.tela_conn_id, poll_interval=self.poke_interval,
-                end_time=time.time() + self.timeout,
+                end_time=time.time() + self.timeout, first_poll_in=self.poke_interval,
             ),
             method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout + max(DEFER_BACKSTOP_MARGIN, 2 * self.poke_interval)),
         )
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
-        from airflow_provider_tela._http.polling import run_finished
-        from airflow_provider_tela._results import finish_run
+        """One status check, sent once: the sensor's own schedule is the retry loop."""
+        from airflow_provider_tela._results import finish
+        from airflow_provider_tela.errors import TelaBadResponseError, TelaError, TelaRunFailedError
+        from airflow_provider_tela.models import RunStatus
 
-        run = self.hook.get_run(self.run_id)
+        try:
+            run = self.hook.get_run(self.run_id, retries=False)
+        except TelaError as exc:
+            if exc.transient or isinstance(exc, TelaBadResponseError):
+                self.log.warning("Tela run %s: status check failed, will check again: %s", self.run_id, exc)
+                return False
+            raise
         self.log.info("Tela run %s is %s", self.run_id, run.status)
-        if not run_finished(run):
+        if run.status == RunStatus.FAILED:
+            raise TelaRunFailedError(run.id, run.failure_reason())
+        if run.status != RunStatus.SUCCEEDED:
+            if run.status not in RunStatus.KNOWN:
+                self.log.warning("Status %r is not one this provider knows; read as not finished", run.status)
             return False
-        return PokeReturnValue(is_done=True, xcom_value=finish_run(context, run, self.log))
+        return PokeReturnValue(is_done=True, xcom_value=finish(context, run.id, run.usage, run.content, self.log))
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException
 
-        from airflow_provider_tela._results import finish_event
+        from airflow_provider_tela._results import event_result, finish
         from airflow_provider_tela.errors import TelaTimeoutError
 
+        error = None
         try:
-            return finish_event(context, event, lambda: self.hook, self.timeout, self.log)
+            run_id, usage, content = event_result(event, lambda: self.hook, self.timeout)
         except TelaTimeoutError as exc:
             # the same outcome as a poking sensor's timeout, so that soft_fail skips instead of failing
-            if self.soft_fail:
-                raise AirflowSkipException(str(exc)) from exc
-            raise AirflowSensorTimeout(str(exc)) from exc
+            error = AirflowSkipException(str(exc)) if self.soft_fail else AirflowSensorTimeout(str(exc))
+        if error is not None:
+            raise error
+        return finish(context, run_id, usage, content, self.log)

@@ -18,12 +18,15 @@ class TelaRunTrigger(BaseTrigger):
     """Poll a run until it succeeded or failed, or until ``end_time`` (a Unix timestamp) passed.
 
     Its kwargs hold only the run id, the connection id and timing: the triggerer resolves the
-    connection itself, so the API key never lands in the trigger table. Throttling, server errors
-    and dropped connections are retried until the deadline instead of failing the task.
+    connection itself, so the API key never lands in the trigger table. The wait is the same state
+    machine the worker drives: throttling, server errors and dropped connections are retried until
+    the deadline, unknown statuses are read as "not finished", and the timeout event comes at the
+    deadline whatever the server does.
 
     Yields exactly one event: ``{"status": "success", "run_id", "usage", "content"}`` (``content``
-    left out, with ``"content_inline": false``, when it is too big for the database), or
-    ``{"status": "failed" | "timeout" | "error", "run_id", "message"}``.
+    left out, with ``"content_inline": false``, when it is too big for the database),
+    ``{"status": "failed" | "timeout", "run_id", "message" | "last_status"}``, or
+    ``{"status": "error", "run_id", "error_type", "message", ...}`` naming the error class the task raises.
     """
 
     def __init__(
@@ -32,12 +35,14 @@ class TelaRunTrigger(BaseTrigger):
         tela_conn_id: str = "tela_default",
         poll_interval: float = 10.0,
         end_time: float | None = None,
+        first_poll_in: float = 0.0,
     ) -> None:
         super().__init__()
         self.run_id = run_id
         self.tela_conn_id = tela_conn_id
         self.poll_interval = float(poll_interval)
         self.end_time = end_time
+        self.first_poll_in = float(first_poll_in)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -47,6 +52,7 @@ class TelaRunTrigger(BaseTrigger):
                 "tela_conn_id": self.tela_conn_id,
                 "poll_interval": self.poll_interval,
                 "end_time": self.end_time,
+                "first_poll_in": self.first_poll_in,
             },
         )
 
@@ -59,39 +65,29 @@ class TelaRunTrigger(BaseTrigger):
         yield TriggerEvent(event)
 
     async def _wait(self, hook: Any) -> dict[str, Any]:
-        """Poll until the run ends or the deadline passes; return the one event to yield."""
-        from airflow_provider_tela._http.polling import poll_delay, run_finished
-        from airflow_provider_tela.errors import (
-            TelaConnectionError,
-            TelaError,
-            TelaRateLimitError,
-            TelaRunFailedError,
-            TelaServerError,
-        )
+        """Drive the wait to its end; return the one event to yield."""
+        from airflow_provider_tela._http.deadline import Deadline
+        from airflow_provider_tela._wait import RunWait, adrive
+        from airflow_provider_tela.errors import TelaError, error_to_event
 
-        transient = (TelaConnectionError, TelaRateLimitError, TelaServerError)
-        poll_number = 0
-        last_status = None
-        while True:
-            try:
-                run = await hook.poll_run(self.run_id)
-                last_status = str(run.status)
-                if run_finished(run):
-                    return self._success(run)
-            except TelaRunFailedError as exc:
-                return {"status": "failed", "run_id": self.run_id, "message": exc.reason}
-            except transient as exc:
-                self.log.warning("Tela run %s: transient error, will poll again: %s", self.run_id, exc)
-            except TelaError as exc:
-                return {"status": "error", "run_id": self.run_id, "message": str(exc)}
-            delay = poll_delay(poll_number, self.poll_interval)
-            poll_number += 1
-            if self.end_time is not None and time.time() + delay > self.end_time:
-                remaining = self.end_time - time.time()
-                if remaining <= 0:
-                    return {"status": "timeout", "run_id": self.run_id, "last_status": last_status}
-                delay = remaining
-            await asyncio.sleep(delay)
+        now = time.time()
+        wait = RunWait(self.run_id, poll_interval=self.poll_interval, deadline=self.end_time,
+                       first_poll_at=now + self.first_poll_in)
+        try:
+            finished = await adrive(
+                wait, lambda budget: hook.poll_run(self.run_id, deadline=Deadline.after(budget)),
+                clock=time.time, log=self.log,
+            )
+        except TelaError as exc:  # resolving the connection: a bad key or host in it
+            return {"status": "error", "run_id": self.run_id, **error_to_event(exc)}
+        if finished.outcome == "succeeded":
+            return self._success(finished.run)
+        if finished.outcome == "failed":
+            return {"status": "failed", "run_id": self.run_id, "message": finished.run.failure_reason()}
+        if finished.outcome == "timeout":
+            return {"status": "timeout", "run_id": self.run_id, "last_status": finished.last_status}
+        assert finished.error is not None
+        return {"status": "error", "run_id": self.run_id, **error_to_event(finished.error)}
 
     def _success(self, run: Any) -> dict[str, Any]:
         event = {"status": "success", "run_id": self.run_id, "usage": run.usage}

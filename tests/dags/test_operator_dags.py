@@ -142,10 +142,11 @@ def test_mapped_over_many_variables(tela_env):
 class CrashAfterSubmit(TelaCompletionOperator):
     """The first try dies right after submitting, as a worker killed by OOM would (the retry is real)."""
 
-    def poll_until_complete(self, external_id, context):
+    def _submit(self, context, durable):
+        run = super()._submit(context, durable)
         if context["ti"].try_number == 1:
             raise SystemExit("worker lost after submit (simulated crash)")
-        return super().poll_until_complete(external_id, context)
+        return run
 
 
 @pytest.mark.parametrize("deferrable", [True, False], ids=["deferred", "in-worker"])

@@ -33,7 +33,7 @@ def test_trigger_serializes_only_json_safe_secret_free_kwargs(tela_env):
     trigger = TelaRunTrigger(run_id="r1", tela_conn_id="tela_default", poll_interval=3, end_time=123.0)
     path, kwargs = trigger.serialize()
     assert path == "airflow_provider_tela.triggers.tela.TelaRunTrigger"
-    assert kwargs == {"run_id": "r1", "tela_conn_id": "tela_default", "poll_interval": 3.0, "end_time": 123.0}
+    assert kwargs == {"run_id": "r1", "tela_conn_id": "tela_default", "poll_interval": 3.0, "end_time": 123.0, "first_poll_in": 0.0}
     assert tela_env.api_key not in json.dumps(kwargs)
     # a triggerer that did not create it rebuilds it from the path and kwargs alone
     module, _, name = path.rpartition(".")
@@ -93,7 +93,7 @@ async def test_many_triggers_share_one_pool(hook, tela_env):
     triggers = [TelaRunTrigger(run.id, poll_interval=0.1, end_time=time.time() + 20) for run in runs]
     results = await asyncio.gather(*(collect(t) for t in triggers))
     # the last trigger out closed the loop's pool: no loop ends with sockets open
-    assert _pools[asyncio.get_running_loop()].sessions == {}
+    assert _pools[asyncio.get_running_loop()].session is None
     assert all(r[0]["status"] == "success" for r in results)
     stats = tela_env.stats()
     polls = stats["polls"]

@@ -106,8 +106,9 @@ CASES = [
     Case("bad connection extra", lambda c: c.connect(extra={"timeout": "soon"}).get_run("x"), TelaConfigError, ("'timeout'", "must be a number")),
     Case("non-JSON answer", lambda c: c.hook.get_run("x"), TelaBadResponseError, ("not JSON", "Tela API"), setup=fault("garbage")),
     Case("run object missing fields", lambda c: c.hook.get_run(c.run()), TelaBadResponseError, ("does not match", "upgrade"), runs_created=1, setup=fault("malformed")),
-    Case("unknown status value", lambda c: c.hook.get_run(c.run()), TelaBadResponseError, ("status", "upgrade"), runs_created=1, setup=fault("bad_status")),
-    Case("malformed SSE stream", lambda c: list(c.hook.stream_completion(canvas_id="canvas-echo", variables={"document": "d"})), TelaBadResponseError, ("stream ended before",), runs_created=1, setup=fault("truncated_sse", "POST")),
+    Case("unknown status value, for ever", lambda c: c.hook.wait_for_run(c.run(), poll_interval=0.1, timeout=0.5), TelaTimeoutError, ("last status: queued",), runs_created=1,
+         setup=lambda c: c.emulator.add_fault(kind="bad_status", method="GET", path="/v2/chat/completions")),
+    Case("malformed SSE stream", lambda c: list(c.hook.stream_completion(canvas_id="canvas-echo", variables={"document": "d"})), TelaRunMayExistError, ("stream of run", "ended before", "not resubmitted"), runs_created=1, setup=fault("truncated_sse", "POST")),
     Case("timeout", lambda c: c.hook.wait_for_run(c.run(), poll_interval=0.1, timeout=0.3), TelaTimeoutError, ("did not finish within", "TelaRunSensor"), runs_created=1,
          setup=lambda c: c.emulator.configure(run_latency=30)),
     Case("answer lost after the run was accepted", lambda c: c.hook.submit_run(canvas_id="canvas-echo", variables={"document": "d"}), TelaRunMayExistError, ("may have been created", "before retrying"), runs_created=1, setup=fault("drop_after", "POST")),
@@ -133,7 +134,7 @@ def test_huge_output_is_kept_out_of_the_trigger_event_and_still_returned(tela_em
     """The table's "huge output" row: 1 MB of output never enters the metadata database via the event."""
     import asyncio
 
-    from airflow_provider_tela._results import finish_event
+    from airflow_provider_tela._results import event_result
     from airflow_provider_tela.triggers.tela import TelaRunTrigger
 
     tela_emulator.configure(api_key=KEY)
@@ -147,13 +148,7 @@ def test_huge_output_is_kept_out_of_the_trigger_event_and_still_returned(tela_em
     event = asyncio.run(wait())
     assert len(json.dumps(event)) < 10_000 and event["content_inline"] is False
 
-    class TI:
-        pushed: dict = {}
-
-        def xcom_push(self, key, value):
-            self.pushed[key] = value
-
-    content = finish_event({"ti": TI()}, event, TelaHook, 60, __import__("logging").getLogger("t"))
+    _, _, content = event_result(event, TelaHook, 60)
     assert len(content["text"]) == 1_000_000
 
 

@@ -1,0 +1,200 @@
+"""Durable identity of a submitted run: what lets a retry re-attach to a run instead of paying twice.
+
+Before its POST, a task writes an *intent* record; once Tela answers, the run id. A later try of
+the same task instance reads the record back and decides (``decide``):
+
+- no record, or one written before the task was **cleared** (Airflow raises ``max_tries`` on a
+  clear, never on a retry), or for **other inputs** (the request's fingerprint changed, e.g. the DAG
+  was edited between tries): submit a new run;
+- a record with a run id: re-attach to that run (wait for it, or take its output);
+- an intent without a run id: the earlier try sent its request and never learned the answer. The
+  run may exist; ``on_ambiguous`` says whether to fail naming what to check (default) or resubmit.
+
+Where records live: the task state store on Airflow 3.3+ (kept after success for observability; it
+goes with the DAG run), an Airflow Variable per task instance below 3.3 (deleted once the run ended,
+so that Variables do not pile up).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+RECORD_KEY = "tela_run"
+VARIABLE_PREFIX = "tela_run_state__"
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    fingerprint: str
+    epoch: int  # the task instance's max_tries when written: a clear changes it, a retry does not
+    run_id: str | None = None  # None: the request was (about to be) sent, its answer is unknown
+    mode: str = "async"  # "stream": the id came from a stream, and a 404 for it proves nothing
+    try_number: int | None = None
+    written_at: str = ""
+    version: int = SCHEMA_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Any) -> RunRecord | None:
+        if not isinstance(data, dict) or not isinstance(data.get("fingerprint"), str):
+            return None
+        try:
+            return cls(
+                fingerprint=data["fingerprint"], epoch=int(data.get("epoch", -1)),
+                run_id=data.get("run_id") or None, mode=str(data.get("mode", "async")),
+                try_number=data.get("try_number"), written_at=str(data.get("written_at", "")),
+            )
+        except (TypeError, ValueError):
+            return None
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # "submit", "reattach" or "ambiguous"
+    reason: str
+    record: RunRecord | None = None
+
+
+def decide(record: RunRecord | None, fingerprint: str, epoch: int) -> Decision:
+    """What a try does, given the record an earlier try left (pure: no I/O)."""
+    if record is None:
+        return Decision("submit", "no earlier submission recorded")
+    if record.epoch != epoch:
+        return Decision("submit", "the task was cleared since the recorded submission: a clear asks for a new run", record)
+    if record.fingerprint != fingerprint:
+        return Decision(
+            "submit",
+            "the request changed since the recorded submission (canvas, variables, messages, override or "
+            "connection differ), so its run is not reused",
+            record,
+        )
+    if record.run_id:
+        return Decision("reattach", f"an earlier try submitted run {record.run_id}", record)
+    return Decision("ambiguous", "an earlier try sent its request but did not learn whether a run was created", record)
+
+
+def fingerprint(conn_id: str, payload: dict[str, Any]) -> str:
+    """What was asked of Tela, as a digest: the connection (the account billed) and the request body,
+    with files named by identity (never read)."""
+    canonical = json.dumps({"conn_id": conn_id, "request": payload}, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class _Store(Protocol):
+    keeps_finished: bool
+
+    def load(self) -> Any: ...
+    def save(self, value: dict[str, Any]) -> None: ...
+    def delete(self) -> None: ...
+
+
+class _TaskStateStore:
+    """Airflow 3.3+: the task instance's own state store."""
+
+    keeps_finished = True
+
+    def __init__(self, accessor: Any) -> None:
+        self.accessor = accessor
+
+    def load(self) -> Any:
+        return self.accessor.get(RECORD_KEY)
+
+    def save(self, value: dict[str, Any]) -> None:
+        from airflow.sdk.execution_time.context import NEVER_EXPIRE
+
+        # never expire: a retry may come long after (retry_delay, a long outage); the row goes with the DAG run
+        self.accessor.set(RECORD_KEY, value, retention=NEVER_EXPIRE)
+
+    def delete(self) -> None:
+        self.accessor.delete(RECORD_KEY)
+
+
+class _VariableStore:
+    """Below Airflow 3.3: an Airflow Variable per task instance (the metadata database every worker sees)."""
+
+    keeps_finished = False
+
+    def __init__(self, dag_id: str, task_id: str, run_id: str, map_index: int) -> None:
+        identity = "\x00".join([dag_id, task_id, run_id, str(map_index)])
+        self.key = VARIABLE_PREFIX + hashlib.sha256(identity.encode()).hexdigest()[:40]
+        self.identity = {"dag_id": dag_id, "task_id": task_id, "run_id": run_id, "map_index": map_index}
+
+    def load(self) -> Any:
+        from airflow.providers.common.compat.sdk import Variable
+
+        value = Variable.get(self.key, default=None, deserialize_json=True)
+        return value
+
+    def save(self, value: dict[str, Any]) -> None:
+        from airflow.providers.common.compat.sdk import Variable
+
+        Variable.set(self.key, {**value, "task_instance": self.identity}, serialize_json=True)
+
+    def delete(self) -> None:
+        from airflow.providers.common.compat.sdk import Variable
+
+        Variable.delete(self.key)
+
+
+def _store_for(context: Any) -> _Store:
+    accessor = context.get("task_state_store")
+    if accessor is not None:
+        return _TaskStateStore(accessor)
+    ti = context["ti"]
+    map_index = getattr(ti, "map_index", None)
+    return _VariableStore(ti.dag_id, ti.task_id, ti.run_id, -1 if map_index is None else int(map_index))
+
+
+class DurableRun:
+    """The record of one task instance's run, read once per try and written as the try goes."""
+
+    def __init__(self, store: _Store, fingerprint: str, epoch: int, try_number: int | None) -> None:
+        self.store = store
+        self.fingerprint = fingerprint
+        self.epoch = epoch
+        self.try_number = try_number
+        self.decision = decide(RunRecord.from_json(store.load()), fingerprint, epoch)
+
+    @classmethod
+    def open(cls, context: Any, fingerprint: str) -> DurableRun:
+        ti = context["ti"]
+        return cls(_store_for(context), fingerprint, int(getattr(ti, "max_tries", 0) or 0),
+                   getattr(ti, "try_number", None))
+
+    def _write(self, run_id: str | None, mode: str) -> None:
+        record = RunRecord(
+            fingerprint=self.fingerprint, epoch=self.epoch, run_id=run_id, mode=mode, try_number=self.try_number,
+            written_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+        self.store.save(record.to_json())
+
+    def intent(self, mode: str = "async") -> None:
+        """Before the request that creates a run is sent."""
+        self._write(None, mode)
+
+    def submitted(self, run_id: str, mode: str = "async") -> None:
+        """As soon as the run's id is known."""
+        self._write(run_id, mode)
+
+    def ended(self) -> None:
+        """The run reached succeeded or failed and the task took its outcome.
+
+        Below 3.3 the Variable is deleted so that they do not pile up (a worker killed in the
+        milliseconds between this and Airflow recording the task's end would submit again on retry).
+        """
+        if not self.store.keeps_finished:
+            self.store.delete()
+
+    @staticmethod
+    def end_for(context: Any) -> None:
+        """``ended`` from a task resumed after deferral (no fingerprint needed to drop a record)."""
+        store = _store_for(context)
+        if not store.keeps_finished:
+            store.delete()
