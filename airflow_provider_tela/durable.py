@@ -4,7 +4,7 @@ Before its POST, a task writes an *intent* record; once Tela answers, the run id
 the same task instance reads the record back and decides (``decide``):
 
 - no record, or one written before the task was **cleared** (Airflow raises ``max_tries`` on a
-  clear, never on a retry), or for **other inputs** (the request's fingerprint changed, e.g. the DAG
+  clear, never on a retry; a DAG run deleted and made again starts at another time), or for **other inputs** (the request's fingerprint changed, e.g. the DAG
   was edited between tries): submit a new run;
 - a record with a run id: re-attach to that run (wait for it, or take its output);
 - an intent without a run id: the earlier try sent its request and never learned the answer. The
@@ -31,7 +31,9 @@ SCHEMA_VERSION = 1
 @dataclass(frozen=True)
 class RunRecord:
     fingerprint: str
-    epoch: int  # the task instance's max_tries when written: a clear changes it, a retry does not
+    # Which "life" of the task instance wrote it: its max_tries (a clear raises it, a retry does not)
+    # and its DAG run's start (a DAG run deleted and created again under the same id starts anew).
+    epoch: str
     run_id: str | None = None  # None: the request was (about to be) sent, its answer is unknown
     mode: str = "async"  # "stream": the id came from a stream, and a 404 for it proves nothing
     try_number: int | None = None
@@ -47,7 +49,7 @@ class RunRecord:
             return None
         try:
             return cls(
-                fingerprint=data["fingerprint"], epoch=int(data.get("epoch", -1)),
+                fingerprint=data["fingerprint"], epoch=str(data.get("epoch", "")),
                 run_id=data.get("run_id") or None, mode=str(data.get("mode", "async")),
                 try_number=data.get("try_number"), written_at=str(data.get("written_at", "")),
             )
@@ -62,7 +64,7 @@ class Decision:
     record: RunRecord | None = None
 
 
-def decide(record: RunRecord | None, fingerprint: str, epoch: int) -> Decision:
+def decide(record: RunRecord | None, fingerprint: str, epoch: str) -> Decision:
     """What a try does, given the record an earlier try left (pure: no I/O)."""
     if record is None:
         return Decision("submit", "no earlier submission recorded")
@@ -78,6 +80,13 @@ def decide(record: RunRecord | None, fingerprint: str, epoch: int) -> Decision:
     if record.run_id:
         return Decision("reattach", f"an earlier try submitted run {record.run_id}", record)
     return Decision("ambiguous", "an earlier try sent its request but did not learn whether a run was created", record)
+
+
+def epoch_of(context: Any) -> str:
+    """The task instance's current life: unchanged by retries, changed by a clear or a new DAG run."""
+    max_tries = getattr(context["ti"], "max_tries", None)
+    started = getattr(context.get("dag_run"), "start_date", None)
+    return f"{max_tries}@{started.isoformat() if started is not None else ''}"
 
 
 def fingerprint(conn_id: str, payload: dict[str, Any]) -> str:
@@ -155,7 +164,7 @@ def _store_for(context: Any) -> _Store:
 class DurableRun:
     """The record of one task instance's run, read once per try and written as the try goes."""
 
-    def __init__(self, store: _Store, fingerprint: str, epoch: int, try_number: int | None) -> None:
+    def __init__(self, store: _Store, fingerprint: str, epoch: str, try_number: int | None) -> None:
         self.store = store
         self.fingerprint = fingerprint
         self.epoch = epoch
@@ -165,8 +174,7 @@ class DurableRun:
     @classmethod
     def open(cls, context: Any, fingerprint: str) -> DurableRun:
         ti = context["ti"]
-        return cls(_store_for(context), fingerprint, int(getattr(ti, "max_tries", 0) or 0),
-                   getattr(ti, "try_number", None))
+        return cls(_store_for(context), fingerprint, epoch_of(context), getattr(ti, "try_number", None))
 
     def _write(self, run_id: str | None, mode: str) -> None:
         record = RunRecord(

@@ -376,13 +376,14 @@ class TelaCompletionOperator(BaseOperator):
         return self._finish(context, run_id, self._stream_usage(run_id, deadline), content, durable)
 
     def _stream_usage(self, run_id: str, deadline: Any) -> dict[str, Any]:
-        """A stream carries no usage: ask Tela for the run once the stream is over."""
+        """A stream carries no usage: ask Tela for the run once the stream is over (it may need a
+        moment to record the end of the run)."""
         from airflow_provider_tela.errors import TelaError
 
         if not run_id:
             return {}
         try:
-            return self.hook.get_run(run_id, deadline=deadline.within(30.0)).usage
+            return self.hook.wait_for_run(run_id, poll_interval=1.0, timeout=deadline.bound(30.0)).usage
         except TelaError as exc:
             self.log.warning("Usage of streamed run %s could not be fetched (%s); XCom usage is empty", run_id, exc)
             return {}
