@@ -200,11 +200,13 @@ class _ExactSize:
 
     def read(self, amount: int = -1) -> bytes:
         if self.left <= 0:
-            if self.stream.read(1):
-                raise TelaConfigError(f"A file grew while it was uploaded (expected {self.size} bytes); nothing was submitted")
             return b""
         amount = self.left if amount is None or amount < 0 else min(amount, self.left)
-        data = self.stream.read(amount)
+        last = amount == self.left
+        # The last read looks one byte further, so that a grown file fails before its last byte is sent.
+        data = self.stream.read(amount + 1 if last else amount)
+        if len(data) > self.left:
+            raise TelaConfigError(f"A file grew while it was uploaded (expected {self.size} bytes); nothing was submitted")
         if not data:
             raise TelaConfigError(f"A file shrank while it was uploaded (expected {self.size} bytes); nothing was submitted")
         self.left -= len(data)

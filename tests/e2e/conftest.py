@@ -26,7 +26,7 @@ API_KEY = f"tela-e2e-key-{secrets.token_hex(24)}"
 WRONG_KEY = f"tela-e2e-wrong-{secrets.token_hex(24)}"
 DAG_IDS = (
     "tela_e2e_faults", "tela_e2e_triggerer_restart", "tela_e2e_worker_crash", "tela_e2e_outage_before_submit",
-    "tela_e2e_outage_while_waiting", "tela_e2e_secrets",
+    "tela_e2e_outage_while_waiting", "tela_e2e_secrets", "tela_e2e_clear",
 )
 
 

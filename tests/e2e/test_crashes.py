@@ -93,7 +93,7 @@ def test_killed_worker_retry_reconnects_instead_of_submitting(airflow, tela, e2e
         assert xcoms[(task_id, -1, "run_id")] == first_runs[document]["id"]
         assert xcoms[(task_id, -1, "return_value")]["variables"] == {"document": document}
         retry_log = airflow.task_log(dag_id, run_id, task_id, 2)
-        assert "Reconnecting to existing job" in retry_log or "Job already completed successfully" in retry_log
+        assert "Re-attaching to Tela run" in retry_log
     # The killed worker was found by the scheduler's heartbeat check, not reported by anyone.
     timeouts = airflow.query("SELECT task_id FROM log WHERE event = 'heartbeat timeout' AND dag_id = ?", dag_id)
     assert [row["task_id"] for row in timeouts] == ["worker_killed"]

@@ -23,8 +23,7 @@ with DAG("tela_e2e_outage_before_submit", schedule=None, start_date=START, defau
         tela_conn_id="tela_outage", deferrable=False, poll_interval=1,
     )
 
-# The run was accepted, then the API went away: the in-worker wait fails its try and the retry
-# reconnects to the run; the deferred wait rides the outage out in the triggerer.
+# The run was accepted, then the API went away: both waits ride the outage out until their deadline.
 with DAG("tela_e2e_outage_while_waiting", schedule=None, start_date=START, default_args=RETRIES):
     TelaCompletionOperator(
         task_id="wait_in_worker", canvas_id="canvas-echo", variables={"document": "accepted, in worker"},
