@@ -1,8 +1,8 @@
 """The JSON body of every error the emulator answers: ``{code, message, status, name, details?}``.
 
-Tela's pages in this repository do not show an error body; this shape is the one issue 9 names as
-Tela's. Clients that read OpenAI-style ``{"error": {"message"}}`` bodies should fall back to the
-top-level ``message`` (the provider and Tela's Python SDK both do).
+None of Tela's documentation pages at hand shows an error body: this shape is an assumption (the one
+issue 9 names as Tela's), listed in README among the emulator's invented behaviours. The provider
+reads its top-level ``message``; Tela's Python SDK reads its ``code``.
 """
 
 from __future__ import annotations
