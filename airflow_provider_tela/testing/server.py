@@ -15,7 +15,14 @@ from aiohttp import web
 
 from .admin import add_admin_routes
 from .api_errors import error_body
-from .faults import BAD_STATUS_KINDS, DROP_AFTER_KINDS, PRE_HANDLER_KINDS, TRUNCATED_SSE_KINDS, FaultRule
+from .faults import (
+    BAD_STATUS_KINDS,
+    DROP_AFTER_KINDS,
+    PRE_HANDLER_KINDS,
+    SSE_ERROR_KINDS,
+    TRUNCATED_SSE_KINDS,
+    FaultRule,
+)
 from .files import DOWNLOAD_PREFIX, UPLOAD_PREFIX, FileResolutionError
 from .runs import (
     BadRequest,
@@ -36,6 +43,7 @@ AUTH_PREFIXES = ("/v2/", "/prompt", "/project")
 PROJECT_ID = "project-emulator"
 UPLOAD_CHUNK = 256 * 1024
 BAD_STATUS_VALUE = "queued"  # plausible but undocumented, to test clients' handling of unknown statuses
+STREAM_ERROR = {"message": "The model provider failed mid-stream (emulated)", "code": "stream_error"}
 # Set by the middleware when the current request must be processed and then dropped; a
 # ContextVar because aiohttp runs every request in its own task (hence its own context copy).
 _DROP_AFTER: ContextVar[bool] = ContextVar("tela_emulator_drop_after", default=False)
@@ -228,6 +236,8 @@ async def _create_completion(request: web.Request) -> web.StreamResponse:
 
     run = state.create_run(canvas, completion, resolved)
     if completion.mode in ("async", "webhook"):
+        if state.config.async_reply == "id":  # "an id will be returned": the docs promise no more
+            return _json_bytes(_dump({"id": run.id}))
         return _json_bytes(_dump(run_object(run, "created")))
     if _DROP_AFTER.get():
         return web.Response()  # the run exists; the middleware drops the connection instead of answering
@@ -235,7 +245,11 @@ async def _create_completion(request: web.Request) -> web.StreamResponse:
         truncated = state.faults.take(request.method, request.path, TRUNCATED_SSE_KINDS)
         if truncated is not None:
             state.stats.faults_injected["truncated_sse"] += 1
-        return await _stream(request, run, truncated=truncated is not None)
+        failing = None if truncated else state.faults.take(request.method, request.path, SSE_ERROR_KINDS)
+        if failing is not None:
+            state.stats.faults_injected[failing.kind] += 1
+        return await _stream(request, run, truncated=truncated is not None,
+                             error_as=failing.kind if failing else None)
     await asyncio.sleep(run.latency)
     if run.failure:
         return _error(422, f"Canvas run failed: {run.failure}", "run_failed")
@@ -252,7 +266,7 @@ def _resolve_variable(state: EmulatorState, name: str, value: Any) -> Any:
     return {"files": resolved} if "files" in value else resolved[0]
 
 
-async def _stream(request: web.Request, run: Run, *, truncated: bool) -> web.StreamResponse:
+async def _stream(request: web.Request, run: Run, *, truncated: bool, error_as: str | None = None) -> web.StreamResponse:
     chunks = stream_chunks(run)
     response = web.StreamResponse(headers={"Cache-Control": "no-cache"})
     response.content_type = "text/event-stream"
@@ -267,6 +281,10 @@ async def _stream(request: web.Request, run: Run, *, truncated: bool) -> web.Str
             await response.write_eof()
             return response
         await response.write(event)
+        if error_as is not None:  # the first chunk went out, then the stream reports an error
+            frame = b"data: " + _dump({"error": STREAM_ERROR}) + b"\n\n"
+            await response.write(b"event: error\n" + frame if error_as == "sse_error_event" else frame)
+            break
     await response.write(b"data: [DONE]\n\n")
     await response.write_eof()
     return response

@@ -20,6 +20,7 @@ from .webhooks import WebhookSender
 
 DEFAULT_API_KEY = "tela-emulator-key"
 FILE_URL_STYLES = ("snake", "camel", "both")
+ASYNC_REPLIES = ("run", "id")
 
 
 @dataclass
@@ -32,6 +33,8 @@ class EmulatorConfig:
     canvas_latency: dict[str, float] = field(default_factory=dict)
     # Key spelling of POST /v2/file's answer: "snake" (documented), "camel" (what tela 0.2.2 reads) or "both".
     file_url_style: str = "snake"
+    # Reply to async / webhook submissions: "run" (the run object, status created) or "id" ({"id"} only).
+    async_reply: str = "run"
 
     def to_dict(self, faults: list[dict[str, Any]]) -> dict[str, Any]:
         # The API key is deliberately absent: configuration is readable without auth.
@@ -40,6 +43,7 @@ class EmulatorConfig:
             "seed": self.seed,
             "canvas_latency": dict(self.canvas_latency),
             "file_url_style": self.file_url_style,
+            "async_reply": self.async_reply,
             "forbidden_keys_count": len(self.forbidden_keys),
             "faults": faults,
         }
@@ -114,6 +118,7 @@ class EmulatorState:
         seed: int | None = None,
         canvas_latency: Mapping[str, float] | None = None,
         file_url_style: str | None = None,
+        async_reply: str | None = None,
     ) -> dict[str, Any]:
         # Validate everything before changing anything so a bad call leaves no half-applied state.
         if run_latency is not None and (not isinstance(run_latency, (int, float)) or run_latency < 0):
@@ -130,6 +135,8 @@ class EmulatorState:
             raise ValueError("canvas_latency values must be numbers >= 0")
         if file_url_style is not None and file_url_style not in FILE_URL_STYLES:
             raise ValueError(f"file_url_style must be one of {', '.join(FILE_URL_STYLES)}")
+        if async_reply is not None and async_reply not in ASYNC_REPLIES:
+            raise ValueError(f"async_reply must be one of {', '.join(ASYNC_REPLIES)}")
         rules = [FaultRule.parse(rule) for rule in faults] if faults is not None else None
 
         if run_latency is not None:
@@ -145,6 +152,8 @@ class EmulatorState:
             self.config.canvas_latency.update({key: float(value) for key, value in canvas_latency.items()})
         if file_url_style is not None:
             self.config.file_url_style = file_url_style
+        if async_reply is not None:
+            self.config.async_reply = async_reply
         if rules is not None:
             self.faults.set_rules(rules)
         return self.config_snapshot()

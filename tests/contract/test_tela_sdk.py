@@ -165,3 +165,11 @@ def test_the_provider_s_overrides_satisfy_the_sdk_s_types():
     sdk_override.validate_python(payload["override"])
     with pytest.raises(Exception, match="type"):
         sdk_override.validate_python({"model": "m"})  # the check can fail: an override without type is refused
+
+
+@pytest.mark.parametrize("kind", ["sse_error", "sse_error_event"])
+def test_streaming_error_frames_raise_in_the_sdk(client, tela_emulator, kind):
+    """The SDK raises on both error-frame spellings the emulator can send (issue 9, item 8)."""
+    tela_emulator.add_fault(kind, method="POST", path="/v2/chat/completions", count=1)
+    with pytest.raises(tela.APIError, match="failed mid-stream"):
+        list(client.completions.create(canvas_id="canvas-echo", variables=TEXT, stream=True))

@@ -246,3 +246,38 @@ def test_file_slot_spelling_is_checked_and_reset(tela_emulator: TelaEmulator) ->
     tela_emulator.reset()
     slot = requests.post(tela_emulator.url + "/v2/file", headers=auth(tela_emulator), timeout=5).json()
     assert set(slot) == {"upload_url", "download_url"}
+
+
+# ----------------------------------------------------------------------------- knobs for the readers
+
+
+def test_async_reply_with_the_id_only(tela_emulator: TelaEmulator) -> None:
+    """The guide promises an id for ``async: true``, nothing more: the emulator can answer just that."""
+    tela_emulator.configure(async_reply="id")
+    for extra in ({"async": True}, {"webhook_url": "http://127.0.0.1:9/unused"}):
+        reply = post(tela_emulator, echo(**extra)).json()
+        assert set(reply) == {"id"}
+        polled = requests.get(f"{tela_emulator.url}{COMPLETIONS}/{reply['id']}", headers=auth(tela_emulator), timeout=5)
+        assert polled.json()["status"] in ("created", "running", "succeeded")
+    with pytest.raises(ValueError, match="async_reply must be one of run, id"):
+        tela_emulator.configure(async_reply="status")
+    tela_emulator.reset()
+    assert "status" in post(tela_emulator, echo(**{"async": True})).json()
+
+
+@pytest.mark.parametrize(("kind", "frame"), [
+    ("sse_error", 'data: {"error":'),
+    ("sse_error_event", 'event: error\ndata: {"error":'),
+])
+def test_stream_error_frames(tela_emulator: TelaEmulator, kind: str, frame: str) -> None:
+    """A stream that fails after its first chunk, reports the error, and still ends with [DONE]."""
+    tela_emulator.add_fault(kind, method="POST", path=COMPLETIONS, count=1)
+    text = requests.post(tela_emulator.url + COMPLETIONS, json=echo(stream=True), headers=auth(tela_emulator),
+                         timeout=10).text
+    blocks = [block for block in text.split("\n\n") if block]
+    assert len(blocks) == 3 and blocks[0].startswith('data: {"id"') and blocks[2] == "data: [DONE]"
+    assert blocks[1].startswith(frame) and '"code":"stream_error"' in blocks[1]
+    assert tela_emulator.stats()["faults_injected"] == {kind: 1}
+    whole = requests.post(tela_emulator.url + COMPLETIONS, json=echo(stream=True), headers=auth(tela_emulator),
+                          timeout=10).text
+    assert '"error"' not in whole  # count=1: the next stream is whole
