@@ -41,7 +41,8 @@ class TelaFile:
     :param source: a local path (str or Path), an ``http(s)://`` URL, a ``data:`` URI (base64), bytes,
         or an object-storage URL / ``ObjectStoragePath`` (``file://``, ``s3://``, ``gs://`` ...,
         read through Airflow's ObjectStorage with the connection ``conn_id`` names).
-    :param options: Tela's file options, e.g. ``{"range": [0, 1], "parser_type": "..."}``.
+    :param options: Tela's file options, e.g. ``{"range": [0, 1], "parser_type": "..."}``
+        (``parserType``, tela-client's spelling, is sent as ``parser_type``).
     :param conn_id: the storage connection for an object-storage URL given as a string.
     :param content_type: the MIME type to upload with; guessed from the name when not given.
     :param name: the file name Tela sees; taken from the source when not given.

@@ -2,6 +2,7 @@
 
 Resolution runs twice per submission: first with a placeholder for each file, so that the whole
 request is validated before a byte is uploaded; then with the real uploads, right before sending.
+A variable may hold one file or a list of them; the request model turns a list into ``{"files": [...]}``.
 """
 
 from __future__ import annotations
@@ -39,9 +40,14 @@ def identity(value: Any) -> dict[str, Any]:
     return tela_file.to_variable(f"tela-file:{digest}")
 
 
+def _members(value: Any) -> list[Any]:
+    """The values a variable holds: its items when it is a list (several files), else itself."""
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 def files_in(variables: Mapping[str, Any] | None, messages: list[Any] | None) -> list[Any]:
-    """Every file value a request carries, in variables and in message contents."""
-    found = [v for v in (variables or {}).values() if is_file_value(v)]
+    """Every file value a request carries, in variables (one or a list each) and in message contents."""
+    found = [member for v in (variables or {}).values() for member in _members(v) if is_file_value(member)]
     for message in messages or []:
         if isinstance(message, Mapping) and is_file_value(message.get("content")):
             found.append(message["content"])
@@ -71,7 +77,15 @@ def resolve_variables(variables: Mapping[str, Any] | None, resolve: FileResolver
         raise TelaConfigError(
             f"variables must be a mapping of variable name to value, got {type(variables).__name__}"
         )
-    return {name: resolve(v) if is_file_value(v) else v for name, v in variables.items()}
+    return {name: _resolve_value(v, resolve) for name, v in variables.items()}
+
+
+def _resolve_value(value: Any, resolve: FileResolver) -> Any:
+    if is_file_value(value):
+        return resolve(value)
+    if isinstance(value, (list, tuple)):
+        return [resolve(item) if is_file_value(item) else item for item in value]
+    return value
 
 
 def resolve_messages(messages: list[Any] | None, resolve: FileResolver) -> list[Any] | None:
@@ -109,7 +123,7 @@ def output_schema_override(output_schema: Any, override: Mapping[str, Any] | Non
 
 
 def variable_kind(value: Any) -> str:
-    """``file`` or ``text``, as a canvas declares its variables."""
-    if is_file_value(value) or (isinstance(value, Mapping) and "file_url" in value):
+    """``file`` or ``text``, as a canvas declares its variables. A list holds files."""
+    if isinstance(value, (list, tuple)) or (isinstance(value, Mapping) and ("file_url" in value or "files" in value)):
         return "file"
-    return "text"
+    return "file" if is_file_value(value) else "text"

@@ -9,7 +9,17 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticSerializationError
 
 from airflow_provider_tela.errors import TelaConfigError
@@ -36,12 +46,28 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 
 class FileOptions(_Request):
-    """Options of a file variable, as Tela's SDK sends them."""
+    """Options of a file variable, sent as Tela's Python SDK spells them (``range``, ``parser_type``).
+
+    ``parserType``, tela-client's spelling, is accepted and sent as ``parser_type``. Other options
+    pass through unchanged (the API's ``options`` is a free-form object).
+    """
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     range: list[int] | None = Field(default=None, description="Pages to parse, e.g. [0, 1].")
     parser_type: str | None = Field(default=None, description="Which parser provider to use.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sdk_spelling(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "parserType" in value:
+            value = dict(value)
+            camel = value.pop("parserType")
+            if value.get("parser_type") not in (None, camel):
+                raise ValueError(f"give parser_type or parserType, not both with different values "
+                                 f"({value['parser_type']!r} vs {camel!r})")
+            value["parser_type"] = camel
+        return value
 
 
 class FileVariable(_Request):
@@ -51,7 +77,28 @@ class FileVariable(_Request):
     options: FileOptions | None = None
 
 
-VariableValue = Union[str, FileVariable]
+class FileListVariable(_Request):
+    """Several files in one variable, ``{"files": [<file variable>, ...]}``, as tela-client sends them.
+
+    Not in Tela's OpenAPI (whose Variables are text or one ``{file_url}``); see README, Inputs.
+    """
+
+    files: list[FileVariable] = Field(min_length=1)
+
+
+def _variable_shape(value: Any) -> str:
+    # Picks the one union member to validate against, so an error names that shape's fields only.
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, FileListVariable) or (isinstance(value, dict) and "files" in value):
+        return "files"
+    return "file"
+
+
+VariableValue = Annotated[
+    Union[Annotated[str, Tag("text")], Annotated[FileVariable, Tag("file")], Annotated[FileListVariable, Tag("files")]],
+    Discriminator(_variable_shape),
+]
 
 
 class TextContent(_Request):
@@ -78,9 +125,28 @@ class FileContent(_Request):
 MessageContent = Union[str, TextContent, ImageUrlContent, FileContent]
 
 
+Arguments = Union[str, dict[str, Any]]
+
+
+def decode_arguments(arguments: Arguments | None) -> dict[str, Any] | None:
+    """A function or tool call's arguments as a dict: Tela sends a JSON string or an object."""
+    if arguments is None or isinstance(arguments, dict):
+        return arguments
+    try:
+        decoded = json.loads(arguments)
+    except ValueError:
+        return None
+    return decoded if isinstance(decoded, dict) else None
+
+
 class FunctionCall(_Response):
     name: str | None = None
-    arguments: str | None = None
+    # A JSON string in the OpenAPI; an object too in Tela's SDK (``str | dict``): both are read.
+    arguments: Arguments | None = None
+
+    @property
+    def parsed_arguments(self) -> dict[str, Any] | None:
+        return decode_arguments(self.arguments)
 
 
 CONTENT_SHAPES = (
@@ -90,9 +156,20 @@ CONTENT_SHAPES = (
 
 
 class Message(_Request):
-    role: Literal["user", "assistant", "system"]
+    # Tela's OpenAPI (the Messages schema) allows only these two roles; its SDK's types allow more.
+    role: Literal["user", "assistant"]
     content: MessageContent
     function_call: FunctionCall | None = None
+
+    @field_validator("role", mode="before")
+    @classmethod
+    def _documented_role(cls, value: Any) -> Any:
+        if value == "system":
+            raise ValueError(
+                "role 'system' is not in Tela's API (its Messages schema allows 'user' and 'assistant'): "
+                "put standing instructions in the canvas's prompt, or in a first 'user' message"
+            )
+        return value
 
     @field_validator("content", mode="before")
     @classmethod
@@ -112,19 +189,34 @@ class FunctionParameters(_Request):
 
 
 class FunctionDefinition(_Request):
+    """A function the model may call. ``id`` is required by Tela's SDK: it defaults to ``name``."""
+
     id: str | None = None
     name: str = Field(min_length=1)
     description: str | None = None
     parameters: FunctionParameters | None = None
 
+    @model_validator(mode="after")
+    def _id_from_name(self) -> FunctionDefinition:
+        if not self.id:
+            self.id = self.name
+        return self
+
+
+DEFAULT_SCHEMA_TITLE = "output"
+DEFAULT_SCHEMA_DESCRIPTION = "Structured output of the canvas run"
+
 
 class StructuredOutputSchema(_Request):
+    """The JSON schema of a structured output. Tela's SDK requires ``title`` and ``description``:
+    when not given they are ``"output"`` and ``"Structured output of the canvas run"``."""
+
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     type: Literal["object"] = "object"
     properties: dict[str, Any] = Field(default_factory=dict)
-    title: str | None = None
-    description: str | None = None
+    title: str = DEFAULT_SCHEMA_TITLE
+    description: str = DEFAULT_SCHEMA_DESCRIPTION
     required: list[str] | None = None
 
 
@@ -133,18 +225,69 @@ class StructuredOutput(_Request):
     schema_: StructuredOutputSchema | None = Field(default=None, alias="schema")
 
 
+DEFAULT_OVERRIDE_TYPE = "chat"
+
+
 class Override(_Request):
-    """Per-request settings that replace the canvas's own."""
+    """Per-request settings that replace the canvas's own.
+
+    ``type`` is required by Tela's OpenAPI and SDK, so an override always carries one: ``"chat"``
+    unless given. For a canvas that runs a completion model, pass ``type="completion"``.
+    """
 
     model: str | None = None
     temperature: float | None = Field(default=None, ge=0, le=1)
-    type: Literal["chat", "completion"] | None = None
+    type: Literal["chat", "completion"] = DEFAULT_OVERRIDE_TYPE
     functions: list[FunctionDefinition] | None = None
     structured_output: StructuredOutput | None = None
 
+    @field_validator("type", mode="before")
+    @classmethod
+    def _default_type(cls, value: Any) -> Any:
+        return DEFAULT_OVERRIDE_TYPE if value is None else value
+
+
+VARIABLE_SHAPES = (
+    "text (a string; an int or a bool is sent as text), a file (TelaFile(...), a Path, or {'file_url': ...}) "
+    "or a list of files"
+)
+
+
+def _variable_value(name: str, item: Any) -> Any:
+    """Bring one variable to a shape the API takes: ints and bools become text, a list of files ``{"files"}``."""
+    if isinstance(item, bool):  # before int: bool is an int subclass
+        return "true" if item else "false"
+    if isinstance(item, int):
+        return str(item)
+    if isinstance(item, (str, dict, FileVariable, FileListVariable)):
+        return item
+    if isinstance(item, (list, tuple)):
+        if not item:
+            raise ValueError(f"variable {name!r} is an empty list: give at least one file, or leave the variable out")
+        for index, member in enumerate(item):
+            if not isinstance(member, (dict, FileVariable)):
+                raise ValueError(
+                    f"variable {name!r} is a list, so each item must be a file (TelaFile, Path or "
+                    f"{{'file_url': ...}}); item {index} is {type(member).__name__}: join text into one string, "
+                    "or wrap a URL in TelaFile(url)"
+                )
+        return {"files": list(item)}
+    if item is None:
+        hint = "leave the variable out, or pass ''"
+    elif isinstance(item, float):
+        hint = "convert it, e.g. f'{value:.2f}' (a float has no single text form)"
+    else:
+        hint = "convert it, e.g. str(value)"
+    raise ValueError(f"variable {name!r} must be {VARIABLE_SHAPES}; got {type(item).__name__}: {hint}")
+
 
 class CompletionRequest(_Request):
-    """The body of ``POST /v2/chat/completions``."""
+    """The body of ``POST /v2/chat/completions``.
+
+    ``extra_body`` holds top-level fields the provider does not manage (e.g. ``long_response``,
+    ``label``, sent by Tela's other clients): merged into the payload as they are, so new API fields
+    are usable without a release. It may not set a field the provider manages.
+    """
 
     canvas_id: str | None = None
     application_id: str | None = None
@@ -154,17 +297,32 @@ class CompletionRequest(_Request):
     stream: bool = False
     async_: bool = Field(default=False, alias="async")
     webhook_url: str | None = None
+    extra_body: dict[str, Any] | None = Field(default=None, exclude=True)
 
     @field_validator("variables", mode="before")
     @classmethod
     def _text_or_file(cls, value: Any) -> Any:
         if isinstance(value, dict):
-            for name, item in value.items():
-                if not isinstance(item, (str, dict, FileVariable)):
-                    raise ValueError(
-                        f"variable {name!r} must be text (a string) or a file (TelaFile(...), a Path, or "
-                        f"{{'file_url': ...}}); got {type(item).__name__}: convert it, e.g. str(value)"
-                    )
+            return {name: _variable_value(name, item) for name, item in value.items()}
+        return value
+
+    @field_validator("extra_body")
+    @classmethod
+    def _unmanaged_json(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if not value:
+            return value
+        managed = sorted(set(value) & MANAGED_FIELDS)
+        if managed:
+            raise ValueError(
+                f"extra_body may not set {', '.join(map(repr, managed))}: the provider sends "
+                f"{'these' if len(managed) > 1 else 'it'} from its own parameter of the same name "
+                "(canvas_id, application_id, variables, messages, override or output_schema, stream, webhook_url; "
+                "async follows the operator's mode)"
+            )
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"extra_body must be plain JSON (str, number, bool, None, list, dict): {exc}") from None
         return value
 
     @model_validator(mode="after")
@@ -200,7 +358,14 @@ class CompletionRequest(_Request):
         for flag in ("stream", "async"):
             if not payload.get(flag):
                 payload.pop(flag, None)
+        payload.update(self.extra_body or {})
         return payload
+
+
+# The JSON keys CompletionRequest sends from its own fields; extra_body may not set them.
+MANAGED_FIELDS = frozenset(
+    field.alias or name for name, field in CompletionRequest.model_fields.items() if name != "extra_body"
+)
 
 
 # --- responses --------------------------------------------------------------------------------
@@ -231,7 +396,12 @@ class Information(_Response):
 
 class ToolCall(_Response):
     name: str | None = None
-    arguments: str | None = None
+    # A JSON string in the OpenAPI; an object too in Tela's SDK (``str | dict``): both are read.
+    arguments: Arguments | None = None
+
+    @property
+    def parsed_arguments(self) -> dict[str, Any] | None:
+        return decode_arguments(self.arguments)
 
 
 class OutputContent(_Response):
@@ -392,10 +562,14 @@ class CompletionChunk(_Response):
 
 
 class FileUploadTarget(_Response):
-    """``POST /v2/file``: where to PUT the bytes and the URL to give the canvas afterwards."""
+    """``POST /v2/file``: where to PUT the bytes and the URL to give the canvas afterwards.
 
-    upload_url: str = Field(min_length=1)
-    download_url: str = Field(min_length=1)
+    Documented as ``upload_url`` / ``download_url``; Tela's Python SDK reads ``uploadUrl`` /
+    ``downloadUrl``, so either spelling is accepted.
+    """
+
+    upload_url: str = Field(min_length=1, validation_alias=AliasChoices("upload_url", "uploadUrl"))
+    download_url: str = Field(min_length=1, validation_alias=AliasChoices("download_url", "downloadUrl"))
 
 
 class CanvasVariable(_Response):

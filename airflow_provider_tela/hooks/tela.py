@@ -282,7 +282,7 @@ class TelaHook(BaseHook):
             except TelaError as exc:
                 error = exc
         raise detached(TelaRunMayExistError(
-            f"The stream of run {decoder.run_id or '(id not yet known)'} broke off: {error}. The run may go on "
+            f"The stream of run {decoder.run_id or '(id not yet known)'} broke off: {str(error).rstrip('.')}. The run may go on "
             "in Tela; it was not resubmitted.", run_id=decoder.run_id or None,
         ))
 

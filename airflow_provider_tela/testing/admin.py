@@ -8,7 +8,7 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from .canvases import make_canvas
-from .runs import error_body
+from .api_errors import error_body
 from .state import EmulatorState
 
 Action = Callable[[EmulatorState, Any], Any]
@@ -21,7 +21,7 @@ def add_admin_routes(app: web.Application, state_key: web.AppKey[EmulatorState])
                 body = json.loads(await request.read() or b"{}") if with_body else None
                 return web.json_response(action(request.app[state_key], body))
             except (ValueError, TypeError) as exc:  # bad JSON, unknown keyword, failed validation
-                return web.json_response(error_body(str(exc), "invalid_request_error"), status=400)
+                return web.json_response(error_body(400, str(exc), "invalid_request"), status=400)
 
         return handler
 

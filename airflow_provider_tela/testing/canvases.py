@@ -230,6 +230,8 @@ def _summary(run_input: RunInput) -> str:
 def _describe(name: str, value: Any) -> str:
     if isinstance(value, str):
         return f"{name} ({len(value)} chars)"
+    if isinstance(value, Mapping) and "files" in value:
+        return f"{name} ({len(value['files'])} files)"
     if isinstance(value, Mapping) and "size" in value:
         return f"{name} (file, {value['size']} bytes)"
     return f"{name} (file url)"

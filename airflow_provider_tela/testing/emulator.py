@@ -196,11 +196,19 @@ class TelaEmulator:
         forbidden_keys: Collection[str] | None = None,
         seed: int | None = None,
         canvas_latency: Mapping[str, float] | None = None,
+        file_url_style: str | None = None,
+        async_reply: str | None = None,
     ) -> dict[str, Any]:
-        """Change settings at runtime; ``faults`` replaces the current rule list."""
+        """Change settings at runtime; ``faults`` replaces the current rule list.
+
+        ``file_url_style`` spells the keys of ``POST /v2/file``'s answer: ``"snake"`` (``upload_url``,
+        as documented; the default), ``"camel"`` (``uploadUrl``, what Tela's Python SDK reads) or ``"both"``.
+        ``async_reply="id"`` answers async and webhook submissions with ``{"id": ...}`` only (the docs
+        promise an id, not a status); the default ``"run"`` answers the run object.
+        """
         return self._call(lambda: self._state.configure(
             run_latency=run_latency, faults=faults, api_key=api_key, forbidden_keys=forbidden_keys,
-            seed=seed, canvas_latency=canvas_latency,
+            seed=seed, canvas_latency=canvas_latency, file_url_style=file_url_style, async_reply=async_reply,
         ))
 
     def add_fault(

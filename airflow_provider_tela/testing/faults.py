@@ -13,7 +13,10 @@ PRE_HANDLER_KINDS = ERROR_STATUS_KINDS | {"drop_before", "slow", "garbage", "mal
 DROP_AFTER_KINDS = frozenset({"drop_after"})
 BAD_STATUS_KINDS = frozenset({"bad_status"})
 TRUNCATED_SSE_KINDS = frozenset({"truncated_sse"})
-FAULT_KINDS = PRE_HANDLER_KINDS | DROP_AFTER_KINDS | BAD_STATUS_KINDS | TRUNCATED_SSE_KINDS
+# A stream that reports an error after its first chunk, then ends with [DONE]: as a data frame
+# ``data: {"error": ...}`` (sse_error) or as ``event: error`` (sse_error_event); the SDK reads both.
+SSE_ERROR_KINDS = frozenset({"sse_error", "sse_error_event"})
+FAULT_KINDS = PRE_HANDLER_KINDS | DROP_AFTER_KINDS | BAD_STATUS_KINDS | TRUNCATED_SSE_KINDS | SSE_ERROR_KINDS
 
 
 @dataclass

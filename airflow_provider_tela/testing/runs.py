@@ -6,7 +6,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal, Mapping
+from typing import Any, Collection, Literal, Mapping
 
 from .canvases import Canvas, RunInput
 
@@ -39,6 +39,8 @@ class CompletionRequest:
     stream: bool
     is_async: bool
     webhook_url: str | None
+    # top-level fields the spec does not name (e.g. long_response, label): accepted and recorded
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def mode(self) -> Mode:
@@ -60,7 +62,8 @@ class CompletionRequest:
         }
 
 
-def parse_completion_request(body: Any) -> CompletionRequest:
+def parse_completion_request(body: Any, documented: Collection[str] = ()) -> CompletionRequest:
+    """The rules the OpenAPI cannot express (the body already fits the spec's schemas)."""
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
     canvas_id, application_id = body.get("canvas_id"), body.get("application_id")
@@ -72,50 +75,23 @@ def parse_completion_request(body: Any) -> CompletionRequest:
         if value is not None and (not isinstance(value, str) or not value):
             raise BadRequest(f"{name} must be a non-empty string", name)
     variables = body.get("variables", {}) or {}
-    _check_variables(variables)
     messages = body.get("messages", []) or []
-    _check_messages(messages)
     override = body.get("override")
-    if override is not None and not isinstance(override, dict):
-        raise BadRequest("override must be an object", "override")
-    stream, is_async = body.get("stream", False), body.get("async", False)
-    for name, value in (("stream", stream), ("async", is_async)):
-        if not isinstance(value, bool):
-            raise BadRequest(f"{name} must be a boolean", name)
+    stream, is_async = bool(body.get("stream", False)), bool(body.get("async", False))
     webhook_url = body.get("webhook_url")
     if webhook_url is not None and not (isinstance(webhook_url, str) and webhook_url.startswith(("http://", "https://"))):
         raise BadRequest("webhook_url must be an http(s) URL", "webhook_url")
     if stream and (is_async or webhook_url):
         raise BadRequest("stream cannot be combined with async or webhook_url", "stream")
-    return CompletionRequest(canvas_id, application_id, variables, messages, override, stream, is_async, webhook_url)
+    extra = {key: value for key, value in body.items() if key not in documented} if documented else {}
+    return CompletionRequest(canvas_id, application_id, variables, messages, override, stream, is_async, webhook_url,
+                             extra)
 
 
 def check_required_variables(canvas: Canvas, variables: Mapping[str, Any]) -> None:
     for declared in canvas.variables:
         if declared.required and variables.get(declared.name) in (None, ""):
             raise BadRequest(f"missing required variable {declared.name!r}", f"variables.{declared.name}")
-
-
-def _check_variables(variables: Any) -> None:
-    if not isinstance(variables, dict):
-        raise BadRequest("variables must be an object", "variables")
-    for name, value in variables.items():
-        if isinstance(value, str):
-            continue
-        if not (isinstance(value, dict) and isinstance(value.get("file_url"), str)):
-            raise BadRequest(
-                f"variable {name!r} must be a string or an object with a string file_url", f"variables.{name}"
-            )
-        if not isinstance(value.get("options", {}), dict):
-            raise BadRequest(f"variable {name!r} options must be an object", f"variables.{name}")
-
-
-def _check_messages(messages: Any) -> None:
-    if not isinstance(messages, list):
-        raise BadRequest("messages must be a list", "messages")
-    for index, message in enumerate(messages):
-        if not (isinstance(message, dict) and isinstance(message.get("role"), str) and "content" in message):
-            raise BadRequest(f"messages[{index}] must be an object with role and content", "messages")
 
 
 @dataclass
@@ -165,6 +141,7 @@ class Run:
             "latency": self.latency,
             "created_at": _iso(self.created_wall),
             "raw_input": self.request.raw_input(self.canvas.version_id),
+            "extra_fields": dict(self.request.extra),
         }
 
 
@@ -256,13 +233,6 @@ def stream_chunks(run: Run) -> list[dict[str, Any]]:
     return chunks
 
 
-def error_body(message: str, error_type: str, param: str | None = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"message": message, "type": error_type}
-    if param is not None:
-        error["param"] = param
-    return {"error": error}
-
-
 def _message(run: Run) -> dict[str, Any]:
     return {
         "role": "assistant",
@@ -289,10 +259,19 @@ def _output_content(run: Run) -> dict[str, Any]:
 
 def _input_files(variables: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [
-        {"name": name, "used_at": "variables", "url": value["file_url"], "type": "file", "parsed_content": ""}
+        {"name": name, "used_at": "variables", "url": file["file_url"], "type": "file", "parsed_content": ""}
         for name, value in variables.items()
-        if isinstance(value, dict)
+        for file in file_variables(value)
     ]
+
+
+def file_variables(value: Any) -> list[Mapping[str, Any]]:
+    """The files a variable holds: none (text), one ``{"file_url"}``, or several ``{"files": [...]}``."""
+    if not isinstance(value, Mapping):
+        return []
+    if "files" in value:
+        return list(value["files"])
+    return [value]
 
 
 def _text_of(content: Any) -> str:

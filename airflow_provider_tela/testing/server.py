@@ -14,18 +14,27 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from .admin import add_admin_routes
-from .faults import BAD_STATUS_KINDS, DROP_AFTER_KINDS, PRE_HANDLER_KINDS, TRUNCATED_SSE_KINDS, FaultRule
+from .api_errors import error_body
+from .faults import (
+    BAD_STATUS_KINDS,
+    DROP_AFTER_KINDS,
+    PRE_HANDLER_KINDS,
+    SSE_ERROR_KINDS,
+    TRUNCATED_SSE_KINDS,
+    FaultRule,
+)
 from .files import DOWNLOAD_PREFIX, UPLOAD_PREFIX, FileResolutionError
 from .runs import (
     BadRequest,
     Run,
     check_required_variables,
     completion_body,
-    error_body,
+    file_variables,
     parse_completion_request,
     run_object,
     stream_chunks,
 )
+from .spec import check_completion_body, completion_body_validator, documented_fields
 from .state import EmulatorState
 
 STATE = web.AppKey("tela_emulator_state", EmulatorState)
@@ -34,6 +43,7 @@ AUTH_PREFIXES = ("/v2/", "/prompt", "/project")
 PROJECT_ID = "project-emulator"
 UPLOAD_CHUNK = 256 * 1024
 BAD_STATUS_VALUE = "queued"  # plausible but undocumented, to test clients' handling of unknown statuses
+STREAM_ERROR = {"message": "The model provider failed mid-stream (emulated)", "code": "stream_error"}
 # Set by the middleware when the current request must be processed and then dropped; a
 # ContextVar because aiohttp runs every request in its own task (hence its own context copy).
 _DROP_AFTER: ContextVar[bool] = ContextVar("tela_emulator_drop_after", default=False)
@@ -42,6 +52,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def build_app(state: EmulatorState) -> web.Application:
+    completion_body_validator()  # a spec page that cannot be read fails the start, not the first request
     app = web.Application(middlewares=[_api_middleware])
     app[STATE] = state
     app.router.add_post("/v2/chat/completions", _create_completion)
@@ -137,6 +148,11 @@ async def _api_middleware(request: web.Request, handler: Handler) -> web.StreamR
         denied = _check_auth(request, state)
         if denied is not None:
             return denied
+    unrouted = request.match_info.http_exception
+    if unrouted is not None:  # aiohttp would answer text/plain; Tela answers JSON
+        state.stats.unknown_routes += 1
+        code = "not_found" if unrouted.status == 404 else "method_not_allowed"
+        return _error(unrouted.status, f"{method} {path} is not a route of the Tela API", code)
     if state.faults.take(method, path, DROP_AFTER_KINDS) is None:
         return await handler(request)
     state.stats.faults_injected["drop_after"] += 1
@@ -150,20 +166,20 @@ def _check_auth(request: web.Request, state: EmulatorState) -> web.Response | No
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         state.stats.auth_failures += 1
-        return _error(401, "Missing bearer token: send 'Authorization: Bearer <api key>'", "authentication_error")
+        return _error(401, "Missing bearer token: send 'Authorization: Bearer <api key>'", "unauthorized")
     if token in state.config.forbidden_keys:
         state.stats.auth_failures += 1
-        return _error(403, "This API key is not allowed to access this resource", "permission_error")
+        return _error(403, "This API key is not allowed to access this resource", "forbidden")
     if not hmac.compare_digest(token.encode(), state.config.api_key.encode()):
         state.stats.auth_failures += 1
-        return _error(401, "Invalid API key", "authentication_error")
+        return _error(401, "Invalid API key", "unauthorized")
     return None
 
 
 def _fault_response(request: web.Request, fault: FaultRule) -> web.StreamResponse:
     kind = fault.kind
     if kind == "429":
-        response = _error(429, "Rate limit exceeded (emulated)", "rate_limit_error")
+        response = _error(429, "Rate limit exceeded (emulated)", "rate_limited")
         response.headers["Retry-After"] = f"{fault.retry_after:g}"
         return response
     if kind in ("502", "504"):
@@ -186,8 +202,12 @@ def _drop(request: web.Request) -> web.Response:
     return web.Response()
 
 
-def _error(status: int, message: str, error_type: str, param: str | None = None) -> web.Response:
-    return web.json_response(error_body(message, error_type, param), status=status)
+def _error(status: int, message: str, code: str, details: Any = None) -> web.Response:
+    return web.json_response(error_body(status, message, code, details), status=status)
+
+
+def _bad_request(message: str, details: list[dict[str, str]] | None = None) -> web.Response:
+    return _error(400, message, "invalid_request", details)
 
 
 async def _create_completion(request: web.Request) -> web.StreamResponse:
@@ -196,20 +216,28 @@ async def _create_completion(request: web.Request) -> web.StreamResponse:
     try:
         body = json.loads(await request.read())
     except (ValueError, UnicodeDecodeError):
-        return _error(400, "request body is not valid JSON", "invalid_request_error")
+        return _bad_request("request body is not valid JSON")
+    violations = check_completion_body(body)
+    if violations:
+        state.stats.spec_rejections += 1
+        summary = "; ".join(f"{v.path}: {v.message}" for v in violations)
+        return _bad_request(f"request body does not match Tela's OpenAPI: {summary}", [v.to_dict() for v in violations])
     try:
-        completion = parse_completion_request(body)
+        completion = parse_completion_request(body, documented_fields())
         canvas = state.find_canvas(completion)
         if canvas is None:
             kind, ident = ("canvas", completion.canvas_id) if completion.canvas_id else ("application", completion.application_id)
-            return _error(404, f"{kind} {ident!r} not found", "not_found_error")
+            return _error(404, f"{kind} {ident!r} not found", "not_found")
         check_required_variables(canvas, completion.variables)
         resolved = {name: _resolve_variable(state, name, value) for name, value in completion.variables.items()}
     except BadRequest as exc:
-        return _error(400, exc.message, "invalid_request_error", exc.param)
+        details = [{"path": exc.param, "message": exc.message}] if exc.param else None
+        return _bad_request(exc.message, details)
 
     run = state.create_run(canvas, completion, resolved)
     if completion.mode in ("async", "webhook"):
+        if state.config.async_reply == "id":  # "an id will be returned": the docs promise no more
+            return _json_bytes(_dump({"id": run.id}))
         return _json_bytes(_dump(run_object(run, "created")))
     if _DROP_AFTER.get():
         return web.Response()  # the run exists; the middleware drops the connection instead of answering
@@ -217,7 +245,11 @@ async def _create_completion(request: web.Request) -> web.StreamResponse:
         truncated = state.faults.take(request.method, request.path, TRUNCATED_SSE_KINDS)
         if truncated is not None:
             state.stats.faults_injected["truncated_sse"] += 1
-        return await _stream(request, run, truncated=truncated is not None)
+        failing = None if truncated else state.faults.take(request.method, request.path, SSE_ERROR_KINDS)
+        if failing is not None:
+            state.stats.faults_injected[failing.kind] += 1
+        return await _stream(request, run, truncated=truncated is not None,
+                             error_as=failing.kind if failing else None)
     await asyncio.sleep(run.latency)
     if run.failure:
         return _error(422, f"Canvas run failed: {run.failure}", "run_failed")
@@ -228,12 +260,13 @@ def _resolve_variable(state: EmulatorState, name: str, value: Any) -> Any:
     if not isinstance(value, dict):
         return value
     try:
-        return state.files.resolve(value)
+        resolved = [state.files.resolve(file) for file in file_variables(value)]
     except FileResolutionError as exc:
         raise BadRequest(f"variable {name!r}: {exc}", f"variables.{name}") from exc
+    return {"files": resolved} if "files" in value else resolved[0]
 
 
-async def _stream(request: web.Request, run: Run, *, truncated: bool) -> web.StreamResponse:
+async def _stream(request: web.Request, run: Run, *, truncated: bool, error_as: str | None = None) -> web.StreamResponse:
     chunks = stream_chunks(run)
     response = web.StreamResponse(headers={"Cache-Control": "no-cache"})
     response.content_type = "text/event-stream"
@@ -248,6 +281,10 @@ async def _stream(request: web.Request, run: Run, *, truncated: bool) -> web.Str
             await response.write_eof()
             return response
         await response.write(event)
+        if error_as is not None:  # the first chunk went out, then the stream reports an error
+            frame = b"data: " + _dump({"error": STREAM_ERROR}) + b"\n\n"
+            await response.write(b"event: error\n" + frame if error_as == "sse_error_event" else frame)
+            break
     await response.write(b"data: [DONE]\n\n")
     await response.write_eof()
     return response
@@ -259,7 +296,7 @@ async def _get_run(request: web.Request) -> web.Response:
     state.stats.polls += 1
     run = state.runs.get(run_id)
     if run is None:
-        return _error(404, f"run {run_id!r} not found", "not_found_error")
+        return _error(404, f"run {run_id!r} not found", "not_found")
     state.stats.polls_by_run[run_id] += 1
     status = run.status_at(time.monotonic())
     if state.faults.take("GET", request.path, BAD_STATUS_KINDS) is not None:
@@ -277,7 +314,17 @@ async def _create_file(request: web.Request) -> web.Response:
     state.stats.files_created += 1
     # The URLs point back at whatever address the client used to reach us.
     record = state.files.create(f"{request.scheme}://{request.host}")
-    return web.json_response({"upload_url": record.upload_url, "download_url": record.download_url})
+    return web.json_response(file_slot(record.upload_url, record.download_url, state.config.file_url_style))
+
+
+def file_slot(upload_url: str, download_url: str, style: str) -> dict[str, str]:
+    """``POST /v2/file``'s answer: snake_case as documented, or the camelCase Tela's SDK reads, or both."""
+    slot: dict[str, str] = {}
+    if style in ("snake", "both"):
+        slot.update(upload_url=upload_url, download_url=download_url)
+    if style in ("camel", "both"):
+        slot.update(uploadUrl=upload_url, downloadUrl=download_url)
+    return slot
 
 
 async def _upload(request: web.Request) -> web.Response:
@@ -285,7 +332,7 @@ async def _upload(request: web.Request) -> web.Response:
     state.stats.uploads += 1
     record = state.files.get(request.match_info["token"])
     if record is None:
-        return _error(404, "upload URL is unknown or expired", "not_found_error")
+        return _error(404, "upload URL is unknown or expired", "not_found")
     await state.files.receive(record, request.content.iter_chunked(UPLOAD_CHUNK), request.headers.get("Content-Type"))
     state.stats.bytes_uploaded += record.size or 0
     return web.Response(status=200)
@@ -296,7 +343,7 @@ async def _download(request: web.Request) -> web.StreamResponse:
     state.stats.file_downloads += 1
     record = state.files.get(request.match_info["token"])
     if record is None or not record.uploaded:
-        return _error(404, "file not found", "not_found_error")
+        return _error(404, "file not found", "not_found")
     return web.FileResponse(record.path, headers={"Content-Type": record.content_type or "application/octet-stream"})
 
 
@@ -306,7 +353,7 @@ async def _promoted_version(request: web.Request) -> web.Response:
     canvas_id = request.match_info["canvas_id"]
     canvas = state.canvases.get(canvas_id)
     if canvas is None:
-        return _error(404, f"canvas {canvas_id!r} not found", "not_found_error")
+        return _error(404, f"canvas {canvas_id!r} not found", "not_found")
     return web.json_response(canvas.to_promoted_version())
 
 

@@ -19,6 +19,8 @@ from .runs import CompletionRequest, Run, execute
 from .webhooks import WebhookSender
 
 DEFAULT_API_KEY = "tela-emulator-key"
+FILE_URL_STYLES = ("snake", "camel", "both")
+ASYNC_REPLIES = ("run", "id")
 
 
 @dataclass
@@ -29,6 +31,10 @@ class EmulatorConfig:
     seed: int = 0
     # Per-canvas latency set at runtime; wins over the latency a canvas was registered with.
     canvas_latency: dict[str, float] = field(default_factory=dict)
+    # Key spelling of POST /v2/file's answer: "snake" (documented), "camel" (what tela 0.2.2 reads) or "both".
+    file_url_style: str = "snake"
+    # Reply to async / webhook submissions: "run" (the run object, status created) or "id" ({"id"} only).
+    async_reply: str = "run"
 
     def to_dict(self, faults: list[dict[str, Any]]) -> dict[str, Any]:
         # The API key is deliberately absent: configuration is readable without auth.
@@ -36,6 +42,8 @@ class EmulatorConfig:
             "run_latency": self.run_latency,
             "seed": self.seed,
             "canvas_latency": dict(self.canvas_latency),
+            "file_url_style": self.file_url_style,
+            "async_reply": self.async_reply,
             "forbidden_keys_count": len(self.forbidden_keys),
             "faults": faults,
         }
@@ -62,6 +70,8 @@ class Stats:
     webhook_deliveries: list[dict[str, Any]] = field(default_factory=list)
     faults_injected: Counter[str] = field(default_factory=Counter)
     auth_failures: int = 0
+    spec_rejections: int = 0
+    unknown_routes: int = 0
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -107,6 +117,8 @@ class EmulatorState:
         forbidden_keys: Collection[str] | None = None,
         seed: int | None = None,
         canvas_latency: Mapping[str, float] | None = None,
+        file_url_style: str | None = None,
+        async_reply: str | None = None,
     ) -> dict[str, Any]:
         # Validate everything before changing anything so a bad call leaves no half-applied state.
         if run_latency is not None and (not isinstance(run_latency, (int, float)) or run_latency < 0):
@@ -121,6 +133,10 @@ class EmulatorState:
             isinstance(value, (int, float)) and value >= 0 for value in canvas_latency.values()
         ):
             raise ValueError("canvas_latency values must be numbers >= 0")
+        if file_url_style is not None and file_url_style not in FILE_URL_STYLES:
+            raise ValueError(f"file_url_style must be one of {', '.join(FILE_URL_STYLES)}")
+        if async_reply is not None and async_reply not in ASYNC_REPLIES:
+            raise ValueError(f"async_reply must be one of {', '.join(ASYNC_REPLIES)}")
         rules = [FaultRule.parse(rule) for rule in faults] if faults is not None else None
 
         if run_latency is not None:
@@ -134,6 +150,10 @@ class EmulatorState:
             self.faults.reseed(seed)
         if canvas_latency is not None:
             self.config.canvas_latency.update({key: float(value) for key, value in canvas_latency.items()})
+        if file_url_style is not None:
+            self.config.file_url_style = file_url_style
+        if async_reply is not None:
+            self.config.async_reply = async_reply
         if rules is not None:
             self.faults.set_rules(rules)
         return self.config_snapshot()

@@ -124,16 +124,19 @@ def test_application_id_selects_the_canvas(tela_emulator: TelaEmulator) -> None:
 def test_invalid_requests_name_the_field(tela_emulator: TelaEmulator, body: dict[str, Any], param: str) -> None:
     response = post_completion(tela_emulator, body)
     assert response.status_code == 400
-    assert response.json()["error"]["param"] == param
+    error = response.json()
+    assert (error["status"], error["name"], error["code"]) == (400, "BadRequestError", "invalid_request")
+    assert [detail["path"] for detail in error["details"]] == [param]
     assert tela_emulator.stats()["runs_created"] == 0
 
 
 def test_invalid_json_and_unknown_canvas(tela_emulator: TelaEmulator) -> None:
     response = requests.post(tela_emulator.url + COMPLETIONS, data=b"{nope", headers=auth(tela_emulator), timeout=5)
-    assert response.status_code == 400 and response.json()["error"]["type"] == "invalid_request_error"
+    assert response.status_code == 400 and response.json()["code"] == "invalid_request"
     response = post_completion(tela_emulator, {"canvas_id": "no-such-canvas"})
     assert response.status_code == 404
-    assert response.json()["error"]["message"] == "canvas 'no-such-canvas' not found"
+    assert response.json() == {"code": "not_found", "message": "canvas 'no-such-canvas' not found", "status": 404,
+                               "name": "NotFoundError"}
     assert get_run(tela_emulator, "no-such-run").status_code == 404
 
 
@@ -144,7 +147,7 @@ def test_auth(tela_emulator: TelaEmulator) -> None:
     wrong = requests.post(url, json=ECHO, headers={"Authorization": "Bearer wrong-secret-123"}, timeout=5)
     forbidden = requests.post(url, json=ECHO, headers={"Authorization": "Bearer read-only-key"}, timeout=5)
     assert (missing.status_code, wrong.status_code, forbidden.status_code) == (401, 401, 403)
-    assert wrong.json()["error"]["type"] == "authentication_error"
+    assert wrong.json()["code"] == "unauthorized" and wrong.json()["status"] == 401
     assert "wrong-secret-123" not in wrong.text and "read-only-key" not in forbidden.text
     for path in ("/v2/file", "/prompt/canvas-echo/promoted-version", "/project"):
         assert requests.request("POST" if path == "/v2/file" else "GET", tela_emulator.url + path, timeout=5).status_code == 401
@@ -189,8 +192,8 @@ def test_async_run_progresses_with_time(tela_emulator: TelaEmulator) -> None:
 def test_failing_canvas(tela_emulator: TelaEmulator) -> None:
     sync = post_completion(tela_emulator, {"canvas_id": "canvas-fail"})
     assert sync.status_code == 422
-    assert sync.json()["error"] == {
-        "message": "Canvas run failed: The model refused the document (emulated failure)", "type": "run_failed"}
+    assert sync.json() == {"code": "run_failed", "status": 422, "name": "UnprocessableEntityError",
+                           "message": "Canvas run failed: The model refused the document (emulated failure)"}
     run_id = post_completion(tela_emulator, {"canvas_id": "canvas-fail", "async": True}).json()["id"]
     run = wait_terminal(tela_emulator, run_id)
     reason = "The model refused the document (emulated failure)"
@@ -308,7 +311,7 @@ def test_file_upload_and_resolution(tela_emulator: TelaEmulator) -> None:
 
     missing = {"document": {"file_url": tela_emulator.url + "/_files/unknown-token"}}
     response = post_completion(tela_emulator, {"canvas_id": "canvas-file", "variables": missing})
-    assert response.status_code == 400 and response.json()["error"]["param"] == "variables.document"
+    assert response.status_code == 400 and response.json()["details"][0]["path"] == "variables.document"
 
 
 def test_promoted_version_and_listings(tela_emulator: TelaEmulator) -> None:
@@ -344,7 +347,7 @@ def test_custom_canvases(tela_emulator: TelaEmulator) -> None:
     assert time.monotonic() - started < 0.2  # the canvas's own latency, not the default
     assert body["choices"][0]["message"]["content"] == {"text": "HEY"}
     failed = post_completion(tela_emulator, {"application_id": "app-broken"})
-    assert failed.status_code == 422 and failed.json()["error"]["message"] == "Canvas run failed: backend exploded"
+    assert failed.status_code == 422 and failed.json()["message"] == "Canvas run failed: backend exploded"
 
 
 # ----------------------------------------------------------------------------- faults
@@ -357,7 +360,7 @@ def test_error_status_faults_apply_count_times(tela_emulator: TelaEmulator, kind
     assert (first.status_code, second.status_code, third.status_code) == (int(kind), int(kind), 200)
     if kind == "429":
         assert first.headers["Retry-After"] == "3"
-        assert first.json()["error"]["type"] == "rate_limit_error"
+        assert first.json()["code"] == "rate_limited" and first.json()["status"] == 429
     if kind in ("502", "504"):
         assert first.headers["Content-Type"].startswith("text/html")
     stats = tela_emulator.stats()

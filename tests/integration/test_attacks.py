@@ -9,8 +9,8 @@ code hung for minutes here.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import json
+import threading
 import time
 import traceback
 from typing import Any, Callable
@@ -34,13 +34,24 @@ HANG_GUARD = 60.0
 
 
 def within(seconds: float, fn: Callable[[], Any]) -> Any:
-    """Run ``fn`` in a thread; fail the test if it hangs (the pre-fix behaviour), else return or raise its result."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        future = pool.submit(fn)
+    """Run ``fn`` in a daemon thread; fail the test if it hangs (the pre-fix behaviour), else return or raise its result."""
+    outcome: list[Any] = []
+
+    def target() -> None:
         try:
-            return future.result(timeout=seconds)
-        except concurrent.futures.TimeoutError:
-            pytest.fail(f"hung for more than {seconds} s")
+            outcome.append((True, fn()))
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test thread
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if not outcome:
+        pytest.fail(f"hung for more than {seconds} s")
+    ok, value = outcome[0]
+    if ok:
+        return value
+    raise value
 
 
 def trigger_event(trigger: TelaRunTrigger) -> dict:

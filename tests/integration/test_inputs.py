@@ -86,8 +86,8 @@ def test_a_file_in_a_message(hook, tela_env, pdf):
 
 
 def test_image_and_text_message_contents(hook, tela_env):
-    messages = [
-        {"role": "system", "content": "Be brief."},
+    messages = [  # roles are 'user' and 'assistant' only: the spec's Messages schema has no 'system'
+        {"role": "user", "content": "Be brief."},
         {"role": "assistant", "content": {"type": "text", "text": "How can I help?"}},
         {"role": "user", "content": {"type": "image_url", "image_url": {"url": "https://x/i.png", "detail": "low"}}},
     ]

@@ -37,8 +37,11 @@ def test_request_payload_mirrors_the_api():
         "variables": {"doc": "text", "file": {"file_url": "https://x/y.pdf", "options": {"range": [0, 1]}}},
         "messages": [{"role": "user", "content": {"type": "image_url", "image_url": {"url": "https://i", "detail": "high"}}}],
         "override": {
-            "model": "gpt", "temperature": 0.2,
-            "structured_output": {"enabled": True, "schema": {"type": "object", "properties": {"a": {"type": "string"}}}},
+            "model": "gpt", "temperature": 0.2, "type": "chat",  # type is required by the spec: "chat" by default
+            "structured_output": {"enabled": True, "schema": {
+                "type": "object", "properties": {"a": {"type": "string"}},
+                # required by Tela's SDK; filled when not given
+                "title": "output", "description": "Structured output of the canvas run"}},
         },
         "async": True,
     }
@@ -47,7 +50,7 @@ def test_request_payload_mirrors_the_api():
 @pytest.mark.parametrize(
     "fields, named",
     [
-        ({"canvas_id": "c", "variables": {"doc": 3}}, "variable 'doc' must be text"),
+        ({"canvas_id": "c", "variables": {"doc": 3.5}}, "variable 'doc' must be text"),
         ({"canvas_id": "c", "messages": [{"role": "robot", "content": "hi"}]}, "messages.0.role"),
         ({"canvas_id": "c", "messages": [{"role": "user"}]}, "messages.0.content"),
         ({"canvas_id": "c", "override": {"temperature": 7}}, "override.temperature"),

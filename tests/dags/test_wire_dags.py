@@ -1,0 +1,56 @@
+"""Wire fidelity in real DAG runs: what a DAG gives (a list of files from XCom, ints and bools, an
+output_schema) reaches the emulator, which validates every body against Tela's OpenAPI."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from airflow.sdk import DAG, task
+from airflow_state import run_dag, task_states, xcoms
+from pydantic import BaseModel
+
+from airflow_provider_tela import TelaFile
+from airflow_provider_tela.operators.tela import TelaCompletionOperator
+
+START = datetime(2026, 1, 1)
+
+
+class Verdict(BaseModel):
+    """Whether the documents agree."""
+
+    agree: bool
+    summary: str
+
+
+def test_a_list_of_files_from_xcom_with_every_scalar_and_an_output_schema(tela_env, tmp_path):
+    (tmp_path / "a.pdf").write_bytes(b"%PDF first")
+    (tmp_path / "b.pdf").write_bytes(b"%PDF second")
+    with DAG("t_wire_files", schedule=None, start_date=START, render_template_as_native_obj=True) as dag:
+        @task
+        def documents(folder: str) -> list[TelaFile]:
+            return [TelaFile(f"{folder}/a.pdf", {"parserType": "tela-pdf-parser"}), TelaFile(f"{folder}/b.pdf")]
+
+        docs = documents(str(tmp_path))
+        compare = TelaCompletionOperator(
+            task_id="compare", canvas_id="canvas-structured",
+            variables={"text": "compare them", "documents": "{{ ti.xcom_pull(task_ids='documents') }}",
+                       "pages": 2, "strict": False},
+            messages=[{"role": "user", "content": "Be brief."}],
+            override={"model": "gpt-4o"}, output_schema=Verdict, deferrable=True, poll_interval=0.5,
+        )
+        docs >> compare
+    dag_run = run_dag(dag)
+    assert task_states(dag_run) == {"documents": "success", "compare": "success"}
+    assert xcoms(dag_run)[("compare", -1, "return_value")] == {"agree": True, "summary": "example summary"}
+    stats = tela_env.stats()
+    assert (stats["spec_rejections"], stats["runs_created"], stats["uploads"]) == (0, 1, 2)
+    raw = tela_env.runs()[0]["raw_input"]
+    assert (raw["variables"]["pages"], raw["variables"]["strict"]) == ("2", "false")
+    files = raw["variables"]["documents"]["files"]
+    assert files[0]["options"] == {"parser_type": "tela-pdf-parser"}
+    stored = {f["download_url"]: f["sha256"] for f in tela_env.files()}
+    assert [stored[f["file_url"]] for f in files] == [hashlib.sha256(b"%PDF first").hexdigest(),
+                                                     hashlib.sha256(b"%PDF second").hexdigest()]
+    override = raw["override"]
+    assert override["type"] == "chat" and override["structured_output"]["schema"]["title"] == "Verdict"
