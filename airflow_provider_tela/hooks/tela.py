@@ -123,6 +123,10 @@ class TelaHook(BaseHook):
     :param tela_conn_id: the connection id, ``tela_default`` by default.
     :param timeout: read timeout in seconds for each request, overriding the connection's.
     :param max_retries: retries of throttled, failed or unreachable requests, overriding the connection's.
+
+    Every method that sends a completion takes ``extra_body``: top-level fields the provider does not
+    manage (e.g. ``{"long_response": True, "label": "nightly"}``), sent as given, so that fields Tela
+    adds are usable without a new release.
     """
 
     conn_name_attr = "tela_conn_id"
@@ -191,9 +195,11 @@ class TelaHook(BaseHook):
         variables: dict[str, Any] | None = None,
         messages: list[Any] | None = None,
         override: dict[str, Any] | None = None,
+        *,
+        extra_body: dict[str, Any] | None = None,
     ) -> ChatCompletion:
         """Run a canvas and wait for the answer in the same request (short canvases only)."""
-        request = self.prepare_request(canvas_id, application_id, variables, messages, override)
+        request = self.prepare_request(canvas_id, application_id, variables, messages, override, extra_body=extra_body)
         return self._send(endpoints.complete(request))
 
     def submit_run(
@@ -204,10 +210,12 @@ class TelaHook(BaseHook):
         messages: list[Any] | None = None,
         override: dict[str, Any] | None = None,
         webhook_url: str | None = None,
+        *,
+        extra_body: dict[str, Any] | None = None,
     ) -> CanvasRun:
         """Start a canvas run asynchronously and return it (``.id``, ``.status``) at once."""
         request = self.prepare_request(
-            canvas_id, application_id, variables, messages, override,
+            canvas_id, application_id, variables, messages, override, extra_body=extra_body,
             webhook_url=webhook_url, **({} if webhook_url else {"async": True}),
         )
         return self.submit_request(request)
@@ -255,10 +263,12 @@ class TelaHook(BaseHook):
         messages: list[Any] | None = None,
         override: dict[str, Any] | None = None,
         *,
+        extra_body: dict[str, Any] | None = None,
         timeout: float | None = None,
     ) -> Iterator[CompletionChunk]:
         """Run a canvas with ``stream: true`` and yield its chunks as they arrive, for at most ``timeout`` s."""
-        request = self.prepare_request(canvas_id, application_id, variables, messages, override, stream=True)
+        request = self.prepare_request(canvas_id, application_id, variables, messages, override,
+                                       extra_body=extra_body, stream=True)
         return self.stream_request(request, deadline=Deadline.after(timeout))
 
     def stream_request(self, request: CompletionRequest, *, deadline: Deadline = NEVER) -> Iterator[CompletionChunk]:

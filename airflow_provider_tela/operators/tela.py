@@ -74,6 +74,8 @@ class TelaCompletionOperator(BaseOperator):
     :param messages: chat messages, ``[{"role": "user", "content": "..."}]`` (templated).
     :param override: per-run settings: model, temperature, type, functions, structured_output (templated).
     :param webhook_url: Tela POSTs the result there when the run ends (templated).
+    :param extra_body: top-level request fields the provider does not manage, sent as given
+        (templated), e.g. ``{"long_response": True, "label": "nightly"}``.
     :param tela_conn_id: the Tela connection, ``tela_default`` by default.
     :param wait_for_completion: wait for the run to end (default) or return its id at once.
     :param deferrable: wait in the triggerer; default from ``[operators] default_deferrable``.
@@ -93,9 +95,9 @@ class TelaCompletionOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = (
-        "canvas_id", "application_id", "variables", "messages", "override", "webhook_url",
+        "canvas_id", "application_id", "variables", "messages", "override", "webhook_url", "extra_body",
     )
-    template_fields_renderers = {"variables": "json", "messages": "json", "override": "json"}
+    template_fields_renderers = {"variables": "json", "messages": "json", "override": "json", "extra_body": "json"}
     ui_color = "#e8e2fb"
 
     def __init__(
@@ -107,6 +109,7 @@ class TelaCompletionOperator(BaseOperator):
         messages: list[Any] | None = None,
         override: dict[str, Any] | None = None,
         webhook_url: str | None = None,
+        extra_body: dict[str, Any] | None = None,
         tela_conn_id: str = "tela_default",
         wait_for_completion: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
@@ -141,6 +144,7 @@ class TelaCompletionOperator(BaseOperator):
         self.messages = messages
         self.override = override
         self.webhook_url = webhook_url
+        self.extra_body = extra_body
         self.tela_conn_id = tela_conn_id
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
@@ -165,6 +169,8 @@ class TelaCompletionOperator(BaseOperator):
             flags = {"webhook_url": self.webhook_url}
         else:
             flags = {"async": True}
+        if self.extra_body:
+            flags["extra_body"] = self.extra_body
         return (self.canvas_id, self.application_id, self.variables, self.messages, override), flags
 
     def validate_inputs(self) -> None:

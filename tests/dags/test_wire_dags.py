@@ -54,3 +54,25 @@ def test_a_list_of_files_from_xcom_with_every_scalar_and_an_output_schema(tela_e
                                                      hashlib.sha256(b"%PDF second").hexdigest()]
     override = raw["override"]
     assert override["type"] == "chat" and override["structured_output"]["schema"]["title"] == "Verdict"
+
+
+def test_extra_body_is_templated_and_sent(tela_env):
+    with DAG("t_wire_extra_body", schedule=None, start_date=START) as dag:
+        TelaCompletionOperator(
+            task_id="canvas", canvas_id="canvas-echo", variables={"document": "d"},
+            extra_body={"label": "{{ dag.dag_id }}", "long_response": True}, deferrable=True, poll_interval=0.5,
+        )
+    assert task_states(run_dag(dag)) == {"canvas": "success"}
+    [run] = tela_env.runs()
+    assert run["extra_fields"] == {"label": "t_wire_extra_body", "long_response": True}
+
+
+def test_an_async_reply_with_only_an_id_is_a_run_to_wait_for(tela_env):
+    tela_env.configure(async_reply="id")
+    with DAG("t_wire_id_only", schedule=None, start_date=START) as dag:
+        for deferrable in (True, False):
+            TelaCompletionOperator(task_id=f"canvas_{deferrable}", canvas_id="canvas-echo",
+                                   variables={"document": "d"}, deferrable=deferrable, poll_interval=0.5)
+    dag_run = run_dag(dag)
+    assert set(task_states(dag_run).values()) == {"success"}
+    assert tela_env.stats()["runs_created"] == 2

@@ -121,3 +121,23 @@ def test_uploads_work_whichever_way_tela_spells_the_upload_urls(hook, tela_env, 
     variable = hook.upload_file(TelaFile(PDF, name="x.pdf"))
     [stored] = tela_env.files()
     assert variable["file_url"] == stored["download_url"] and stored["sha256"] == hashlib.sha256(PDF).hexdigest()
+
+
+# --- items 6 and 8: what Tela may answer that the docs allow ---------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["sse_error", "sse_error_event"])
+def test_a_stream_error_frame_fails_the_run_even_when_done_follows(hook, tela_env, kind):
+    from airflow_provider_tela.errors import TelaRunFailedError
+
+    tela_env.add_fault(kind, method="POST", path="/v2/chat/completions", count=1)
+    with pytest.raises(TelaRunFailedError) as info:
+        list(hook.stream_completion(canvas_id="canvas-echo", variables={"document": "d"}))
+    assert info.value.run_id == tela_env.runs()[0]["id"]
+
+
+def test_an_async_reply_with_only_an_id_is_waited_for(hook, tela_env):
+    tela_env.configure(async_reply="id")
+    run = hook.submit_run(canvas_id="canvas-echo", variables={"document": "d"})
+    assert run.status == "created"
+    assert hook.wait_for_run(run.id, poll_interval=0.2, timeout=10).content["variables"] == {"document": "d"}
