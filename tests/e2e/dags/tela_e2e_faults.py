@@ -16,10 +16,12 @@ with DAG(
     schedule=None,
     start_date=datetime(2026, 1, 1),
     max_active_tasks=16,
-    # A try that fails on a dropped submission (TelaRunMayExistError) is retried by Airflow.
+    # A try that fails on a dropped submission (TelaRunMayExistError) is retried by Airflow and, as
+    # on_ambiguous="resubmit" allows, submits again: the faults here drop a POST before Tela acts on it.
     default_args={"retries": 4, "retry_delay": timedelta(seconds=2)},
 ):
-    common = {"canvas_id": "canvas-echo", "tela_conn_id": "tela_faults", "poll_interval": 1}
+    common = {"canvas_id": "canvas-echo", "tela_conn_id": "tela_faults", "poll_interval": 1,
+              "on_ambiguous": "resubmit"}
     TelaCompletionOperator.partial(task_id="enrich_deferred", deferrable=True, **common).expand(
         variables=DEFERRED_ROWS
     )
