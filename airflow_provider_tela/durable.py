@@ -191,6 +191,10 @@ class DurableRun:
         """As soon as the run's id is known."""
         self._write(run_id, mode)
 
+    def withdraw(self) -> None:
+        """The request surely created no run (refused, or never sent): forget its intent."""
+        self.store.delete()
+
     def ended(self) -> None:
         """The run reached succeeded or failed and the task took its outcome.
 

@@ -90,12 +90,15 @@ class TelaBadResponseError(TelaError):
 
 
 class TelaAPIError(TelaError):
-    """Tela answered with an HTTP error status."""
+    """Tela answered with an HTTP error status (``retry_after``: its Retry-After, in seconds, if any)."""
 
-    def __init__(self, message: str, *, status_code: int, body_excerpt: str = "") -> None:
+    def __init__(
+        self, message: str, *, status_code: int, body_excerpt: str = "", retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.body_excerpt = body_excerpt
+        self.retry_after = retry_after
 
 
 class TelaClientError(TelaAPIError, _Fatal):
@@ -123,23 +126,11 @@ class TelaRateLimitError(TelaAPIError):
 
     transient = True
 
-    def __init__(
-        self, message: str, *, status_code: int, body_excerpt: str = "", retry_after: float | None = None
-    ) -> None:
-        super().__init__(message, status_code=status_code, body_excerpt=body_excerpt)
-        self.retry_after = retry_after
-
 
 class TelaServerError(TelaAPIError):
     """Tela failed on its side (5xx, 408) and the retry budget, if any, ran out."""
 
     transient = True
-
-    def __init__(
-        self, message: str, *, status_code: int, body_excerpt: str = "", retry_after: float | None = None
-    ) -> None:
-        super().__init__(message, status_code=status_code, body_excerpt=body_excerpt)
-        self.retry_after = retry_after
 
 
 class TelaRunFailedError(TelaError):

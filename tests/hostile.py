@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-import threading
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
+
+from server_thread import ServerThread
 
 Handler = Callable[["Request", asyncio.StreamWriter], Awaitable[None]]
 
@@ -39,50 +40,22 @@ class HostileServer:
     connections: int = 0
 
     def __post_init__(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._server: asyncio.AbstractServer | None = None
-
-    # --- lifecycle ---------------------------------------------------------------------------
+        self._thread = ServerThread(self._connection, self.ssl_context)
 
     def __enter__(self) -> HostileServer:
         self._thread.start()
-        self._ready.wait(10)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        async def stop() -> None:
-            assert self._server is not None
-            self._server.close()
-            for task in asyncio.all_tasks():
-                if task is not asyncio.current_task():
-                    task.cancel()
-
-        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self._loop)
-
-        async def start() -> None:
-            self._server = await asyncio.start_server(self._connection, "127.0.0.1", 0, ssl=self.ssl_context)
-
-        self._loop.run_until_complete(start())
-        self._ready.set()
-        self._loop.run_forever()
-        self._loop.close()
+        self._thread.stop()
 
     @property
     def port(self) -> int:
-        assert self._server is not None
-        return self._server.sockets[0].getsockname()[1]
+        return self._thread.port
 
     @property
     def url(self) -> str:
-        scheme = "https" if self.ssl_context else "http"
-        return f"{scheme}://127.0.0.1:{self.port}"
+        return self._thread.url()
 
     def connection_json(self, api_key: str, **extra: Any) -> str:
         return json.dumps({"conn_type": "tela", "host": self.url, "password": api_key, "extra": extra})

@@ -6,9 +6,10 @@ It records what went through it, so that tests can prove which requests took the
 from __future__ import annotations
 
 import asyncio
-import threading
 from dataclasses import dataclass, field
 from typing import Any
+
+from server_thread import ServerThread
 
 
 @dataclass
@@ -16,43 +17,18 @@ class ForwardProxy:
     seen: list[tuple[str, str]] = field(default_factory=list)  # (method, target)
 
     def __post_init__(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._server: asyncio.AbstractServer | None = None
+        self._thread = ServerThread(self._client)
 
     def __enter__(self) -> ForwardProxy:
         self._thread.start()
-        self._ready.wait(10)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        async def stop() -> None:
-            assert self._server is not None
-            self._server.close()
-            for task in asyncio.all_tasks():
-                if task is not asyncio.current_task():
-                    task.cancel()
-
-        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
+        self._thread.stop()
 
     @property
     def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self._loop)
-
-        async def start() -> None:
-            self._server = await asyncio.start_server(self._client, "127.0.0.1", 0)
-
-        self._loop.run_until_complete(start())
-        self._ready.set()
-        self._loop.run_forever()
-        self._loop.close()
+        return self._thread.url("http")
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

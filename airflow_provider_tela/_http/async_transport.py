@@ -19,20 +19,13 @@ import aiohttp
 
 from airflow_provider_tela._http.calls import ApiCall
 from airflow_provider_tela._http.deadline import NEVER, Deadline
-from airflow_provider_tela._http.retry import Attempts, Failure, Outcome, RetryPolicy
+from airflow_provider_tela._http.retry import Attempts, Failure, Outcome, RetryPolicy, StackFailure
 from airflow_provider_tela._http.settings import ClientSettings
 from airflow_provider_tela._http.sync_transport import ERROR_BODY_BYTES, READ_CHUNK, USER_AGENT
 from airflow_provider_tela.errors import TelaError, detached
 
 # Enough parallel requests for thousands of waiting runs, few enough to keep connections warm.
 POOL_LIMIT = 100
-
-
-class _Failed(Exception):
-    def __init__(self, kind: Failure, detail: str) -> None:
-        super().__init__(detail)
-        self.kind = kind
-        self.detail = detail
 
 
 class _LoopPool:
@@ -110,12 +103,12 @@ def classify(exc: BaseException, deadline: Deadline) -> tuple[Failure, str]:
 
 async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
     if response.content_length is not None and response.content_length > limit:
-        raise _Failed(Failure.TOO_LARGE, f"Content-Length {response.content_length} is over the limit of {limit} bytes")
+        raise StackFailure(Failure.TOO_LARGE, f"Content-Length {response.content_length} is over the limit of {limit} bytes")
     body = bytearray()
     async for chunk in response.content.iter_chunked(READ_CHUNK):
         body += chunk
         if len(body) > limit:
-            raise _Failed(Failure.TOO_LARGE, f"more than {limit} bytes (connection extra max_response_bytes)")
+            raise StackFailure(Failure.TOO_LARGE, f"more than {limit} bytes (connection extra max_response_bytes)")
     return bytes(body)
 
 
@@ -162,7 +155,7 @@ class AsyncTransport:
                 else:
                     body = await self._error_body(response)
             return attempts.answered(response.status, response.headers, body)
-        except _Failed as failed:
+        except StackFailure as failed:
             return attempts.failed(failed.kind, failed.detail)
         except TelaError:
             raise

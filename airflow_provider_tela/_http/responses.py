@@ -105,8 +105,9 @@ def error_for_status(
         return TelaClientError(message, status_code=status, body_excerpt=excerpt)
     advice = _ADVICE.get(status, "Tela failed on its side; retry later" if status >= 500 else "see Tela's message")
     message = f"Tela answered {status} to {call.label}: {excerpt or '(empty body)'} ({advice})."
-    kwargs: dict[str, Any] = {"status_code": status, "body_excerpt": excerpt}
-    retry_after = parse_retry_after(headers.get("Retry-After"))
+    kwargs: dict[str, Any] = {
+        "status_code": status, "body_excerpt": excerpt, "retry_after": parse_retry_after(headers.get("Retry-After")),
+    }
     if status == 401:
         return TelaAuthenticationError(message, **kwargs)
     if status == 403:
@@ -114,9 +115,9 @@ def error_for_status(
     if status == 404:
         return TelaNotFoundError(message, **kwargs)
     if status == 429:
-        return TelaRateLimitError(message, retry_after=retry_after, **kwargs)
+        return TelaRateLimitError(message, **kwargs)
     if status >= 500 or status == 408:
-        return TelaServerError(message, retry_after=retry_after, **kwargs)
+        return TelaServerError(message, **kwargs)
     if status in (400, 409, 413, 422):
         return TelaBadRequestError(message, **kwargs)
     return TelaClientError(message, **kwargs)

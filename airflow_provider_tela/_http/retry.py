@@ -36,6 +36,16 @@ log = logging.getLogger("airflow_provider_tela")
 REFUSED_STATUSES = frozenset({408, 429, 503})
 
 
+class StackFailure(Exception):
+    """Raised inside a transport when an attempt ends without a usable answer (its own checks: too
+    large, deadline); caught by the same transport and reported to ``Attempts.failed``."""
+
+    def __init__(self, kind: Failure, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+
+
 class Failure(Enum):
     """What went wrong with an attempt that got no usable HTTP answer, whichever client sent it."""
 
@@ -106,7 +116,7 @@ class Attempts:
         if self.call.creates_run and status not in REFUSED_STATUSES:
             # A 500, 502 or 504 may come after the backend accepted the run.
             return Outcome(error=may_exist(self.call, f"Tela answered {status}", status_code=status))
-        return self._retry_or(error, getattr(error, "retry_after", None))
+        return self._retry_or(error, error.retry_after)
 
     def failed(self, kind: Failure, detail: str) -> Outcome:
         """Judge an attempt that got no usable answer. ``detail`` names the cause, never the request."""

@@ -30,7 +30,7 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from airflow_provider_tela._http.calls import ApiCall
 from airflow_provider_tela._http.deadline import NEVER, Deadline
-from airflow_provider_tela._http.retry import Attempts, Failure, Outcome, RetryPolicy
+from airflow_provider_tela._http.retry import Attempts, Failure, Outcome, RetryPolicy, StackFailure
 from airflow_provider_tela._http.settings import ClientSettings
 from airflow_provider_tela.errors import TelaConfigError, TelaError, detached
 
@@ -38,15 +38,6 @@ USER_AGENT = "airflow-provider-tela"
 READ_CHUNK = 64 * 1024
 # An error answer is only read for its message.
 ERROR_BODY_BYTES = 64 * 1024
-
-
-class _Failed(Exception):
-    """Internal: an attempt ended without a usable answer."""
-
-    def __init__(self, kind: Failure, detail: str) -> None:
-        super().__init__(detail)
-        self.kind = kind
-        self.detail = detail
 
 
 # --- the watchdog ----------------------------------------------------------------------------
@@ -180,12 +171,12 @@ def _tls_reason(exc: BaseException) -> str:
 def _read_capped(response: requests.Response, limit: int) -> bytes:
     length = response.headers.get("Content-Length", "")
     if length.isdigit() and int(length) > limit:
-        raise _Failed(Failure.TOO_LARGE, f"Content-Length {length} is over the limit of {limit} bytes")
+        raise StackFailure(Failure.TOO_LARGE, f"Content-Length {length} is over the limit of {limit} bytes")
     body = bytearray()
     for chunk in response.iter_content(READ_CHUNK):
         body += chunk
         if len(body) > limit:
-            raise _Failed(Failure.TOO_LARGE, f"more than {limit} bytes (connection extra max_response_bytes)")
+            raise StackFailure(Failure.TOO_LARGE, f"more than {limit} bytes (connection extra max_response_bytes)")
     return bytes(body)
 
 
@@ -265,7 +256,7 @@ class SyncTransport:
                     else:
                         body = self._error_body(response)
                 return attempts.answered(status, response.headers, body)
-            except _Failed as failed:
+            except StackFailure as failed:
                 return attempts.failed(failed.kind, failed.detail)
             except TelaError:
                 raise
@@ -286,7 +277,7 @@ class SyncTransport:
         connect = deadline.bound(self.settings.connect_timeout)
         read = deadline.bound(self.settings.read_timeout)
         if deadline.expired():
-            raise _Failed(Failure.DEADLINE, "the time allowed ran out before sending")
+            raise StackFailure(Failure.DEADLINE, "the time allowed ran out before sending")
         ca = self.settings.ca_for(url)
         proxy = self.settings.proxy_for(url)
         with ExitStack() as stack:
@@ -331,7 +322,7 @@ class SyncTransport:
                 response = stack.enter_context(self._send(call, deadline))
                 if response.status_code >= 300:
                     error = attempts.answered(response.status_code, response.headers, self._error_body(response)).error
-            except _Failed as failed:
+            except StackFailure as failed:
                 error = attempts.failed(failed.kind, failed.detail).error
             except TelaError:
                 raise
@@ -350,10 +341,10 @@ class SyncTransport:
             for line in response.iter_lines(chunk_size=None, delimiter=None):
                 seen += len(line)
                 if seen > limit:
-                    raise _Failed(Failure.TOO_LARGE, f"the stream passed {limit} bytes (connection extra max_response_bytes)")
+                    raise StackFailure(Failure.TOO_LARGE, f"the stream passed {limit} bytes (connection extra max_response_bytes)")
                 yield line
             return
-        except _Failed as failed:
+        except StackFailure as failed:
             error = attempts.failed(failed.kind, failed.detail).error
         except Exception as exc:
             kind, detail = classify(exc, in_flight)

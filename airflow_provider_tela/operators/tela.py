@@ -211,6 +211,23 @@ class TelaCompletionOperator(BaseOperator):
         return self._finish(context, finished.id, finished.usage, finished.content, durable)
 
     @contextmanager
+    def _withdrawing(self, durable: DurableRun | None) -> Iterator[None]:
+        """A submission that failed for sure (refused, unreachable: any error but "may exist") created
+        no run: its intent is withdrawn, so that the retry submits instead of reporting an ambiguity."""
+        from airflow_provider_tela.errors import TelaError, TelaRunFailedError, TelaRunMayExistError
+
+        try:
+            yield
+        except TelaRunMayExistError:
+            raise
+        except TelaRunFailedError:
+            raise
+        except TelaError:
+            if durable is not None:
+                durable.withdraw()
+            raise
+
+    @contextmanager
     def _ending(self, durable: DurableRun | None) -> Iterator[None]:
         """A run that failed ends its record too: the retry submits a new run either way."""
         from airflow_provider_tela.errors import TelaRunFailedError
@@ -288,10 +305,11 @@ class TelaCompletionOperator(BaseOperator):
         if durable is not None:
             durable.intent()
         error: TelaRunMayExistError | None = None
-        try:
-            run = self.hook.submit_request(request, deadline=Deadline.after(self.timeout))
-        except TelaRunMayExistError as exc:
-            error = exc
+        with self._withdrawing(durable):
+            try:
+                run = self.hook.submit_request(request, deadline=Deadline.after(self.timeout))
+            except TelaRunMayExistError as exc:
+                error = exc
         if error is not None:
             raise self._ambiguous(context, durable, error)
         if durable is not None:
@@ -361,7 +379,7 @@ class TelaCompletionOperator(BaseOperator):
         last_log = time.monotonic()
         error: TelaRunMayExistError | None = None
         try:
-            with self._ending(durable):
+            with self._ending(durable), self._withdrawing(durable):
                 for chunk in self.hook.stream_request(request, deadline=deadline):
                     if chunk.id and not run_id:
                         run_id = chunk.id

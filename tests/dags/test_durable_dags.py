@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import pytest
 from airflow.sdk import DAG, task
 from airflow_state import run_dag, task_states, xcoms
+from test_operator_dags import CrashAfterSubmit
 
 from airflow_provider_tela.errors import TelaAmbiguousRunError, TelaAuthenticationError, TelaNotFoundError
 from airflow_provider_tela.hooks.tela import TelaHook
@@ -92,6 +93,17 @@ def test_a_retry_finding_an_intent_without_a_run_id_fails_naming_what_to_check(t
     assert tela_env.stats()["runs_created"] == 1
 
 
+def test_a_submission_that_surely_failed_is_retried_by_airflow(tela_env):
+    # Throttled past the request's own retries: the POST never created a run, so the retry submits.
+    tela_env.add_fault(kind="429", method="POST", path="/v2/chat/completions", count=3, retry_after=0)
+    with DAG("t_refused_then_ok", schedule=None, start_date=START) as dag:
+        TelaCompletionOperator(task_id="canvas", canvas_id="canvas-echo", variables={"document": "d"},
+                               poll_interval=0.5, **retrying())
+    dag_run = run_dag(dag)
+    assert task_states(dag_run) == {"canvas": "success"} and tries(dag_run) == {"canvas": 2}
+    assert tela_env.stats()["runs_created"] == 1
+
+
 # --- item 8: an answer in an unexpected shape keeps its run id ------------------------------------------
 
 
@@ -120,14 +132,6 @@ def test_a_run_id_read_from_an_unexpected_answer_is_kept_and_reattached(monkeypa
 
 
 # --- item 12: a retry whose request changed does not reuse the old run --------------------------------
-
-
-class CrashAfterSubmit(TelaCompletionOperator):
-    def _submit(self, context, durable):
-        run = super()._submit(context, durable)
-        if context["ti"].try_number == 1:
-            raise SystemExit("worker lost after submit (simulated crash)")
-        return run
 
 
 def test_a_retry_with_other_inputs_submits_a_new_run(tela_env):
