@@ -22,7 +22,7 @@ from airflow_provider_tela._http.responses import (
     readable_run_id,
     validate,
 )
-from airflow_provider_tela.errors import TelaRunMayExistError, detached, scrub
+from airflow_provider_tela.errors import TelaBadResponseError, TelaRunMayExistError, detached, scrub
 from airflow_provider_tela.models import (
     CanvasRun,
     ChatCompletion,
@@ -79,9 +79,18 @@ def complete(request: CompletionRequest) -> Endpoint[ChatCompletion]:
     return Endpoint(call, lambda body, secrets: _created(call, ChatCompletion, body, secrets))
 
 
+def _same_run(run_id: str, run: Any) -> Any:
+    """An answer about another run (a stale answer read off a reused connection) is no answer."""
+    if run.id != run_id:
+        raise detached(TelaBadResponseError(
+            f"Tela's answer to a status check of run {run_id} describes run {run.id!r}; it is ignored."
+        ))
+    return run
+
+
 def get_run(run_id: str) -> Endpoint[CanvasRun]:
     call = calls.get_run(run_id)
-    return Endpoint(call, lambda body, secrets: decode_model(call, CanvasRun, body, secrets, f"run {run_id}"))
+    return Endpoint(call, lambda body, secrets: _same_run(run_id, decode_model(call, CanvasRun, body, secrets, f"run {run_id}")))
 
 
 def poll_run(run_id: str) -> Endpoint[CanvasRun | RunProgress]:
@@ -93,7 +102,7 @@ def poll_run(run_id: str) -> Endpoint[CanvasRun | RunProgress]:
     call = calls.get_run(run_id)
 
     def parse(body: bytes, secrets: tuple[str, ...]) -> CanvasRun | RunProgress:
-        progress = decode_model(call, RunProgress, body, secrets, f"run {run_id}")
+        progress = _same_run(run_id, decode_model(call, RunProgress, body, secrets, f"run {run_id}"))
         if not is_terminal(progress.status):
             return progress
         return decode_model(call, CanvasRun, body, secrets, f"run {run_id}")

@@ -247,6 +247,30 @@ def test_an_async_reply_with_only_an_id_is_a_created_run(monkeypatch):
     assert (run.id, run.status) == ("run-7", "created")
 
 
+async def answers_twice(request, writer):
+    # the right answer, then a stale one for another run, as if left over from an earlier request
+    await respond(request, writer, 200, run_json("r1", "running"))
+    await respond(request, writer, 200, run_json("other-run", "succeeded", output_content={"content": "wrong"}))
+
+
+def test_a_server_answering_twice_never_gets_its_second_answer_read(monkeypatch):
+    with HostileServer(answers_twice) as server:
+        hook = connect(monkeypatch, server, max_retries=0)
+        assert [hook.get_run("r1").id for _ in range(3)] == ["r1"] * 3
+        event = trigger_event(TelaRunTrigger("r1", poll_interval=0.2, end_time=time.time() + 1.5))
+    assert event["status"] == "timeout" and event["last_status"] == "running"
+
+
+def test_an_answer_about_another_run_is_ignored(monkeypatch):
+    async def other(request, writer):
+        await respond(request, writer, 200, run_json("other-run", "succeeded"))
+
+    with HostileServer(other) as server:
+        hook = connect(monkeypatch, server, max_retries=0)
+        with pytest.raises(TelaBadResponseError, match="describes run 'other-run'"):
+            hook.get_run("r1")
+
+
 # --- secrets: no error chain carries the key -------------------------------------------------------
 
 
