@@ -9,6 +9,56 @@ __version__ = "0.1.0"
 
 _HOOKS = "airflow_provider_tela.hooks.tela"
 
+# The connection form, in one place: Airflow 3 reads it from the provider info, Airflow 2 from
+# TelaHook.get_ui_field_behaviour / get_connection_form_widgets, which are derived from it.
+UI_FIELD_BEHAVIOUR: dict = {
+    "hidden-fields": ["schema", "login", "port"],
+    "relabeling": {"host": "Base URL", "password": "API Key"},
+    "placeholders": {"host": "https://api.tela.com", "password": "your Tela API key"},
+}
+CONNECTION_EXTRAS: dict = {
+    "timeout": {
+        "label": "Read timeout (s)",
+        "description": "Seconds to wait for each answer from Tela (default 120).",
+        "schema": {"type": ["number", "null"], "minimum": 0.1},
+    },
+    "connect_timeout": {
+        "label": "Connect timeout (s)",
+        "description": "Seconds to wait for a connection to Tela (default 10).",
+        "schema": {"type": ["number", "null"], "minimum": 0.1},
+    },
+    "max_retries": {
+        "label": "Max retries",
+        "description": "Retries of one request after 408, 429, 5xx or an unreachable host (default 3).",
+        "schema": {"type": ["integer", "null"], "minimum": 0},
+    },
+    "verify": {
+        "label": "Verify TLS",
+        "description": "true (default), false (no verification of Tela's host), or a CA bundle path.",
+        "schema": {"type": ["string", "null"]},
+    },
+    "ca_bundle": {
+        "label": "CA bundle path",
+        "description": "PEM file of CA certificates to verify Tela's host with (not upload URLs).",
+        "schema": {"type": ["string", "null"]},
+    },
+    "proxy": {
+        "label": "Proxy URL",
+        "description": "An http(s):// proxy for every request; without it, HTTPS_PROXY / NO_PROXY apply.",
+        "schema": {"type": ["string", "null"]},
+    },
+    "max_response_bytes": {
+        "label": "Max answer size (bytes)",
+        "description": "The most bytes read from one answer or stream (default 67108864).",
+        "schema": {"type": ["integer", "null"], "minimum": 1024},
+    },
+    "allow_insecure_http": {
+        "label": "Allow plain http",
+        "description": "Allow the API key over http to a non-loopback host, or to loopback through a proxy.",
+        "schema": {"type": ["boolean", "null"]},
+    },
+}
+
 __all__ = ["TelaFile", "get_provider_info"]
 
 
@@ -45,43 +95,8 @@ def get_provider_info() -> dict:
                 "hook-class-name": f"{_HOOKS}.TelaHook",
                 "connection-type": "tela",
                 "hook-name": "Tela",
-                "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "login", "port"],
-                    "relabeling": {"host": "Base URL", "password": "API Key"},
-                    "placeholders": {"host": "https://api.tela.com", "password": "your Tela API key"},
-                },
-                "conn-fields": {
-                    "timeout": {
-                        "label": "Read timeout (s)",
-                        "description": "Seconds to wait for each answer from Tela (default 120).",
-                        "schema": {"type": ["number", "null"], "minimum": 0.1},
-                    },
-                    "connect_timeout": {
-                        "label": "Connect timeout (s)",
-                        "description": "Seconds to wait for a connection to Tela (default 10).",
-                        "schema": {"type": ["number", "null"], "minimum": 0.1},
-                    },
-                    "max_retries": {
-                        "label": "Max retries",
-                        "description": "Retries of throttled (429), unavailable (502/503/504) or unreachable requests (default 3).",
-                        "schema": {"type": ["integer", "null"], "minimum": 0},
-                    },
-                    "verify": {
-                        "label": "Verify TLS",
-                        "description": "Verify Tela's TLS certificate (default true).",
-                        "schema": {"type": ["boolean", "null"]},
-                    },
-                    "ca_bundle": {
-                        "label": "CA bundle path",
-                        "description": "Path to a PEM file of CA certificates to verify Tela's certificate with.",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "allow_insecure_http": {
-                        "label": "Allow plain http",
-                        "description": "Allow sending the API key over http to a host that is not loopback.",
-                        "schema": {"type": ["boolean", "null"]},
-                    },
-                },
+                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
+                "conn-fields": CONNECTION_EXTRAS,
             }
         ],
     }

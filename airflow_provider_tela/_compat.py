@@ -1,20 +1,59 @@
-"""What differs between the Airflow lines this provider supports, in one place."""
+"""What differs between the Airflow lines this provider supports (2.11, 3.0 to 3.3 and later), in one place."""
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
+from typing import Any, Callable, TypeVar
 
-from airflow.providers.common.compat.sdk import BaseHook
+T = TypeVar("T")
 
 
-async def aget_connection(conn_id: str) -> Any:
-    """Look a connection up without blocking the event loop, on every Airflow line.
+def _airflow_version() -> tuple[int, int]:
+    from airflow.providers.common.compat.version_compat import get_base_airflow_version_tuple
 
-    Airflow 3 has ``BaseHook.aget_connection``; below it the sync lookup (a database or secrets
-    backend call) runs in a thread.
+    major, minor, _ = get_base_airflow_version_tuple()
+    return major, minor
+
+
+async def aget_connection(conn_id: str, hook: Any = None) -> Any:
+    """Look a connection up from a trigger without blocking or breaking the event loop, on every line.
+
+    ``to_thread`` and the base ``aget_connection`` each break a triggerer on some line (3.0: the comms
+    decoder's loop; 3.1 to 3.3.1: a synchronous masking call); common-compat knows which way is safe.
     """
-    lookup = getattr(BaseHook, "aget_connection", None)
-    if lookup is not None:
-        return await lookup(conn_id)
-    return await asyncio.to_thread(BaseHook.get_connection, conn_id)
+    from airflow.providers.common.compat.connection import get_async_connection
+
+    return await get_async_connection(conn_id, hook=hook)
+
+
+async def off_the_loop(fn: Callable[..., T], *args: Any) -> T:
+    """Run ``fn`` (which may read a connection's extras or register a secret) off the event loop.
+
+    Both call the supervisor synchronously on Airflow 3; asgiref's thread hands those calls back to
+    the loop safely, where a plain ``asyncio.to_thread`` would race the triggerer's own requests.
+    """
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(fn)(*args)
+
+
+def register_secret(secret: str) -> None:
+    """``mask_secret``, except under ``dag.test()`` on Airflow 3.0, whose in-process comms log every
+    request (the secret included) at debug level: there the local masker is enough, as the
+    "supervisor" is this very process."""
+    from airflow.providers.common.compat.sdk import mask_secret
+
+    if _airflow_version() == (3, 0) and _in_process_supervisor():
+        from airflow.sdk.execution_time.secrets_masker import _secrets_masker
+
+        _secrets_masker().add_mask(secret)
+        return
+    mask_secret(secret)
+
+
+def _in_process_supervisor() -> bool:
+    try:
+        from airflow.sdk.execution_time import task_runner
+        from airflow.sdk.execution_time.supervisor import InProcessSupervisorComms
+    except ImportError:
+        return False
+    return isinstance(getattr(task_runner, "SUPERVISOR_COMMS", None), InProcessSupervisorComms)

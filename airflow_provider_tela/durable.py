@@ -138,13 +138,17 @@ class _VariableStore:
     def load(self) -> Any:
         from airflow.providers.common.compat.sdk import Variable
 
-        value = Variable.get(self.key, default=None, deserialize_json=True)
-        return value
+        # the default is positional: Airflow 2 calls it default_var, the Task SDK default
+        stored = Variable.get(self.key, None)
+        try:
+            return json.loads(stored) if stored else None
+        except ValueError:
+            return None  # not ours, or damaged: read as no record
 
     def save(self, value: dict[str, Any]) -> None:
         from airflow.providers.common.compat.sdk import Variable
 
-        Variable.set(self.key, {**value, "task_instance": self.identity}, serialize_json=True)
+        Variable.set(self.key, json.dumps({**value, "task_instance": self.identity}))
 
     def delete(self) -> None:
         from airflow.providers.common.compat.sdk import Variable

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from functools import cached_property
 from typing import Any
 
-from airflow.providers.common.compat.sdk import BaseHook, mask_secret
+from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_provider_tela._http import calls, endpoints
 from airflow_provider_tela._http.async_transport import AsyncTransport, lease_sessions, release_sessions
@@ -94,13 +94,15 @@ def canvas_variable_problems(declared: PromotedVersion, variables: dict[str, Any
 
 def settings_from(conn: Any, timeout: float | None = None, max_retries: int | None = None) -> ClientSettings:
     """The connection's client settings, with every secret registered with Airflow's masker first."""
+    from airflow_provider_tela._compat import register_secret
+
     raw_key = str(conn.password or "")
     for secret in (raw_key, raw_key.strip()):
         if secret:
-            mask_secret(secret)
+            register_secret(secret)
     extra_proxy = (conn.extra_dejson or {}).get("proxy") if isinstance(conn.extra_dejson, dict) else None
     if _proxy_secret(extra_proxy):
-        mask_secret(_proxy_secret(extra_proxy))
+        register_secret(_proxy_secret(extra_proxy))
     settings = ClientSettings.from_connection(conn)
     overrides: dict[str, Any] = {}
     if timeout is not None:
@@ -141,6 +143,31 @@ class TelaHook(BaseHook):
         self.tela_conn_id = tela_conn_id
         self._timeout = timeout
         self._max_retries = max_retries
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """The connection form on Airflow 2 (Airflow 3 reads the provider info): the same definition."""
+        from airflow_provider_tela import UI_FIELD_BEHAVIOUR
+
+        return {key.replace("-", "_"): value for key, value in UI_FIELD_BEHAVIOUR.items()}
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The extras' form fields on Airflow 2, built from the provider info's ``conn-fields``."""
+        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import BooleanField, StringField
+
+        from airflow_provider_tela import CONNECTION_EXTRAS
+
+        widgets: dict[str, Any] = {}
+        for name, spec in CONNECTION_EXTRAS.items():
+            label, description = lazy_gettext(spec["label"]), spec["description"]
+            if "boolean" in spec["schema"]["type"]:
+                widgets[name] = BooleanField(label, description=description)
+            else:
+                widgets[name] = StringField(label, widget=BS3TextFieldWidget(), description=description)
+        return widgets
 
     @cached_property
     def settings(self) -> ClientSettings:
@@ -366,9 +393,9 @@ class TelaAsyncHook(BaseHook):
 
     async def transport(self) -> AsyncTransport:
         if self._transport is None:
-            from airflow_provider_tela._compat import aget_connection
+            from airflow_provider_tela._compat import aget_connection, off_the_loop
 
-            settings = settings_from(await aget_connection(self.tela_conn_id))
+            settings = await off_the_loop(settings_from, await aget_connection(self.tela_conn_id, self))
             self._transport = await AsyncTransport(settings, RetryPolicy(max_retries=settings.max_retries)).prepare()
         return self._transport
 
