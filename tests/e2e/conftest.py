@@ -74,6 +74,8 @@ def airflow(e2e_root: Path, emulator: EmulatorProcess, marker: str) -> Iterator[
         # Scenario 4: a small retry budget, so that an outage outlasts it.
         "tela_outage": emulator.connection(max_retries=1, connect_timeout=2, timeout=10),
         "tela_wrong_key": emulator.connection().replace(API_KEY, WRONG_KEY),
+        # The key as read from a secrets file, newline included: it works and is masked like the others.
+        "tela_key_from_file": emulator.connection().replace(API_KEY, API_KEY + "\\n"),
     }
     deployment = Airflow(e2e_root / "airflow", dags, connections, marker,
                          extra_env={"TELA_E2E_PID_DIR": str(e2e_root / "pids")})

@@ -39,11 +39,11 @@ def test_the_api_key_is_in_no_log_table_or_trigger(airflow, tela, api_keys):
     assert airflow.wait_for_run(DAG_ID, run_id, timeout=180) == "failed"
     assert airflow.states(DAG_ID, run_id) == {
         ("templated_deferred", -1): "success", ("templated_in_worker", -1): "success",
-        ("failing_run", -1): "failed", ("refused_key", -1): "failed",
+        ("failing_run", -1): "failed", ("refused_key", -1): "failed", ("key_from_file", -1): "success",
     }
 
-    # Two runs succeeded, one failed in Tela; the refused key created none.
-    assert tela.stats()["runs_created"] == 3
+    # Three runs succeeded, one failed in Tela; the refused key created none.
+    assert tela.stats()["runs_created"] == 4
     xcoms = airflow.xcoms(DAG_ID, run_id)
     assert xcoms[("templated_in_worker", -1, "return_value")]["variables"] == {"document": f"run {run_id}"}
     assert xcoms[("templated_deferred", -1, "return_value")]["variables"] == {

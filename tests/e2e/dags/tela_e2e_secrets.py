@@ -24,6 +24,10 @@ with DAG("tela_e2e_secrets", schedule=None, start_date=datetime(2026, 1, 1)):
         deferrable=True, poll_interval=1,
     )
     TelaCompletionOperator(
+        task_id="key_from_file", canvas_id="canvas-echo", variables={"document": "key with its newline"},
+        tela_conn_id="tela_key_from_file", deferrable=True, poll_interval=1,
+    )
+    TelaCompletionOperator(
         task_id="refused_key", canvas_id="canvas-echo", variables={"document": "wrong key"},
         tela_conn_id="tela_wrong_key", deferrable=False,
     )
