@@ -1,18 +1,32 @@
 # Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+# `make test-compat` proves the provider on every older Airflow line (see compat/README.md).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-fast bench emulator clean
+# Older Airflow lines tested besides the default (.venv, newest Airflow). One virtualenv each, under
+# .venv-compat/<version>, installed with compat/constraints-<version>.txt so pip keeps their pins.
+COMPAT_VERSIONS := 2.11.2 3.0.6 3.1.8 3.2.2
+COMPAT_PYTHON ?= $(PYTHON)
+COMPAT_DIR := .venv-compat
+# What the compat runs execute: the DAG tests (real dag.test() runs against the emulator).
+COMPAT_TESTS ?= tests/dags
+COMPAT_PYTEST_ARGS ?= -q
+
+.PHONY: venv demo test lint bench emulator clean test-compat compat-venvs
+# (test-compat-<version> and compat-venv-<version> are pattern rules: GNU make skips pattern rules for
+# targets marked .PHONY, so they are not listed; no file of those names is ever made.)
 
 venv: $(STAMP)
 
 # Reinstall only when the project's dependencies change; an existing virtualenv is reused.
+# A virtualenv whose install failed has no stamp and is made again from scratch next time.
 $(STAMP): pyproject.toml
+	test -f $(STAMP) || rm -rf $(VENV)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,lint]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -21,6 +35,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest tests -q
 
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/triggers.py
 	$(BIN)/python benchmarks/parse_cost.py
@@ -28,5 +46,32 @@ bench: $(STAMP)
 emulator: $(STAMP)
 	$(BIN)/tela-emulator --port 8765
 
+# --- the compatibility matrix -------------------------------------------------------------------
+# The stamp depends on pyproject.toml and the line's constraints: either changing reinstalls (into the
+# same virtualenv, so only what changed is downloaded). `-c` is passed on every install so that pip
+# never upgrades a pinned package (or Airflow itself) while resolving the project's dependencies.
+# The venv's own pip is used as bundled: the constraint files were verified with it.
+$(COMPAT_DIR)/%/.installed: pyproject.toml compat/constraints-%.txt
+	test -f $@ || rm -rf $(COMPAT_DIR)/$*
+	test -x $(COMPAT_DIR)/$*/bin/python || $(COMPAT_PYTHON) -m venv $(COMPAT_DIR)/$*
+	$(COMPAT_DIR)/$*/bin/python -m pip install --quiet --disable-pip-version-check \
+		-c compat/constraints-$*.txt "apache-airflow==$*" -e ".[test]"
+	$(COMPAT_DIR)/$*/bin/python -m pip check
+	touch $@
+
+# Pattern-made stamps are intermediate files to make, which would delete them after the run.
+.PRECIOUS: $(COMPAT_DIR)/%/.installed
+
+compat-venv-%: $(COMPAT_DIR)/%/.installed
+	@true
+
+compat-venvs: $(addprefix compat-venv-,$(COMPAT_VERSIONS))
+
+test-compat-%: $(COMPAT_DIR)/%/.installed
+	$(COMPAT_DIR)/$*/bin/python -m pytest $(COMPAT_TESTS) $(COMPAT_PYTEST_ARGS)
+
+# `make -j2 test-compat` runs two lines at a time; .ci/run does that.
+test-compat: $(addprefix test-compat-,$(COMPAT_VERSIONS))
+
 clean:
-	rm -rf $(VENV) .demo build *.egg-info
+	rm -rf $(VENV) $(COMPAT_DIR) .demo build dist *.egg-info
