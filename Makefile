@@ -10,11 +10,14 @@ STAMP := $(VENV)/.installed
 COMPAT_VERSIONS := 2.11.2 3.0.6 3.1.8 3.2.2
 COMPAT_PYTHON ?= $(PYTHON)
 COMPAT_DIR := .venv-compat
-# What the compat runs execute: the DAG tests (real dag.test() runs against the emulator).
-COMPAT_TESTS ?= tests/dags
-COMPAT_PYTEST_ARGS ?= -q
+# The newest Airflow (no constraints) on the newest Python claimed, beside .venv's lowest one (3.11).
+COMPAT_NEWEST_PYTHON ?= python3.12
+# What the compat runs execute: the DAG helpers' own tests and the DAG tests (real dag.test() runs against
+# the emulator).
+COMPAT_TESTS ?= tests/compat tests/dags
+COMPAT_PYTEST_ARGS ?= -q --timeout=300 --timeout-method=thread
 
-.PHONY: venv demo test lint bench emulator clean test-compat compat-venvs
+.PHONY: venv demo test lint bench emulator clean test-compat compat-venvs test-compat-newest-python
 # (test-compat-<version> and compat-venv-<version> are pattern rules: GNU make skips pattern rules for
 # targets marked .PHONY, so they are not listed; no file of those names is ever made.)
 
@@ -70,8 +73,19 @@ compat-venvs: $(addprefix compat-venv-,$(COMPAT_VERSIONS))
 test-compat-%: $(COMPAT_DIR)/%/.installed
 	$(COMPAT_DIR)/$*/bin/python -m pytest $(COMPAT_TESTS) $(COMPAT_PYTEST_ARGS)
 
+# The newest Airflow on $(COMPAT_NEWEST_PYTHON): what `pip install airflow-provider-tela` resolves there.
+$(COMPAT_DIR)/newest-python/.installed: pyproject.toml
+	test -f $@ || rm -rf $(COMPAT_DIR)/newest-python
+	test -x $(COMPAT_DIR)/newest-python/bin/python || $(COMPAT_NEWEST_PYTHON) -m venv $(COMPAT_DIR)/newest-python
+	$(COMPAT_DIR)/newest-python/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+	$(COMPAT_DIR)/newest-python/bin/python -m pip check
+	touch $@
+
+test-compat-newest-python: $(COMPAT_DIR)/newest-python/.installed
+	$(COMPAT_DIR)/newest-python/bin/python -m pytest $(COMPAT_TESTS) $(COMPAT_PYTEST_ARGS)
+
 # `make -j2 test-compat` runs two lines at a time; .ci/run does that.
-test-compat: $(addprefix test-compat-,$(COMPAT_VERSIONS))
+test-compat: $(addprefix test-compat-,$(COMPAT_VERSIONS)) test-compat-newest-python
 
 clean:
 	rm -rf $(VENV) $(COMPAT_DIR) .demo build dist *.egg-info

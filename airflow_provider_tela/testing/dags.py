@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from airflow.models.dagrun import DagRun
+    from airflow.providers.common.compat.sdk import DAG, task
 
 __all__ = [
     "DAG",
@@ -150,6 +151,11 @@ def run_dag(
     (:func:`ensure_db`), serializes the DAG where the line needs it (:func:`serialize_dag`), then
     calls ``dag.test()`` (``execution_date=`` on 2.11, ``logical_date=`` on 3.x). Deferred tasks run
     their triggers inline. Task failures do not raise: read them with :func:`task_states`.
+
+    Two ways a run never ends, so guard DAG tests with a process-level timeout (``pytest-timeout`` with
+    ``--timeout-method=thread``; SIGALRM does not interrupt a 3.x inline trigger): ``dag.test()`` does not
+    enforce ``defer(timeout=...)`` on any line (the trigger runs inline until it fires), and on Airflow
+    2.11 it loops forever when a deferred task's trigger raises.
     """
     ensure_db()
     serialize_dag(dag, bundle_name=bundle_name)
@@ -199,24 +205,21 @@ def tries(dag_run: DagRun) -> dict[str, tuple[int, int]]:
 
 def xcoms(dag_run: DagRun) -> dict[tuple[str, int, str], Any]:
     """Every XCom of ``dag_run``, deserialized, keyed by ``(task_id, map_index, key)``."""
+    from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    from airflow.utils.session import create_session
-
     try:
-        from airflow.models.xcom import XComModel as model  # Airflow 3: rows hold the serialized value
-    except ImportError:
-        model = None
-    with create_session() as session:
-        if model is not None:
-            rows = session.scalars(
-                select(model).where(model.dag_id == dag_run.dag_id, model.run_id == dag_run.run_id)
-            ).all()
-            return {(r.task_id, r.map_index, r.key): model.deserialize_value(r) for r in rows}
-        # Airflow 2: the ORM deserializes `value` on load (BaseXCom.init_on_load).
+        from airflow.models.xcom import XComModel  # Airflow 3: rows hold the serialized value
+    except ImportError:  # Airflow 2: the ORM deserializes `value` on load (BaseXCom.init_on_load)
         from airflow.models.xcom import BaseXCom
 
+        with create_session() as session:
+            rows = session.scalars(
+                select(BaseXCom).where(BaseXCom.dag_id == dag_run.dag_id, BaseXCom.run_id == dag_run.run_id)
+            ).all()
+            return {(r.task_id, r.map_index, r.key): r.value for r in rows}
+    with create_session() as session:
         rows = session.scalars(
-            select(BaseXCom).where(BaseXCom.dag_id == dag_run.dag_id, BaseXCom.run_id == dag_run.run_id)
+            select(XComModel).where(XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id)
         ).all()
-        return {(r.task_id, r.map_index, r.key): r.value for r in rows}
+        return {(r.task_id, r.map_index, r.key): XComModel.deserialize_value(r) for r in rows}
