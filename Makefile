@@ -11,7 +11,8 @@ COMPAT_VERSIONS := 2.11.2 3.0.6 3.1.8 3.2.2
 COMPAT_PYTHON ?= $(PYTHON)
 COMPAT_DIR := .venv-compat
 # The newest Airflow (no constraints) on the newest Python claimed, beside .venv's lowest one (3.11).
-COMPAT_NEWEST_PYTHON ?= python3.12
+# (pyenv's interpreter when there is one: its `python3.12` shim answers "command not found" unless selected)
+COMPAT_NEWEST_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12.*/bin/python3.12) python3.12)
 # What the compat runs execute: the DAG helpers' own tests and the DAG tests (real dag.test() runs against
 # the emulator).
 COMPAT_TESTS ?= tests/compat tests/dags
