@@ -56,12 +56,14 @@ emulator: $(STAMP)
 # never upgrades a pinned package (or Airflow itself) while resolving the project's dependencies.
 # The venv's own pip is used as bundled: the constraint files were verified with it.
 $(COMPAT_DIR)/%/.installed: pyproject.toml compat/constraints-%.txt
-	test -f $@ || rm -rf $(COMPAT_DIR)/$*
-	test -x $(COMPAT_DIR)/$*/bin/python || $(COMPAT_PYTHON) -m venv $(COMPAT_DIR)/$*
+	@set -e; started=$$(date +%s); \
+	test -f $@ || rm -rf $(COMPAT_DIR)/$*; \
+	test -x $(COMPAT_DIR)/$*/bin/python || $(COMPAT_PYTHON) -m venv $(COMPAT_DIR)/$*; \
 	$(COMPAT_DIR)/$*/bin/python -m pip install --quiet --disable-pip-version-check \
-		-c compat/constraints-$*.txt "apache-airflow==$*" -e ".[test]"
-	$(COMPAT_DIR)/$*/bin/python -m pip check
-	touch $@
+		-c compat/constraints-$*.txt "apache-airflow==$*" -e ".[test]"; \
+	$(COMPAT_DIR)/$*/bin/python -m pip check; \
+	touch $@; \
+	echo "compat: $(COMPAT_DIR)/$* installed in $$(( $$(date +%s) - started )) s"
 
 # Pattern-made stamps are intermediate files to make, which would delete them after the run.
 .PRECIOUS: $(COMPAT_DIR)/%/.installed
@@ -72,20 +74,23 @@ compat-venv-%: $(COMPAT_DIR)/%/.installed
 compat-venvs: $(addprefix compat-venv-,$(COMPAT_VERSIONS))
 
 test-compat-%: $(COMPAT_DIR)/%/.installed
+	@echo "compat: Airflow $* ($(COMPAT_DIR)/$*)"
 	$(COMPAT_DIR)/$*/bin/python -m pytest $(COMPAT_TESTS) $(COMPAT_PYTEST_ARGS)
 
 # The newest Airflow on $(COMPAT_NEWEST_PYTHON): what `pip install airflow-provider-tela` resolves there.
 $(COMPAT_DIR)/newest-python/.installed: pyproject.toml
-	test -f $@ || rm -rf $(COMPAT_DIR)/newest-python
-	test -x $(COMPAT_DIR)/newest-python/bin/python || $(COMPAT_NEWEST_PYTHON) -m venv $(COMPAT_DIR)/newest-python
-	$(COMPAT_DIR)/newest-python/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
-	$(COMPAT_DIR)/newest-python/bin/python -m pip check
-	touch $@
+	@set -e; started=$$(date +%s); \
+	test -f $@ || rm -rf $(COMPAT_DIR)/newest-python; \
+	test -x $(COMPAT_DIR)/newest-python/bin/python || $(COMPAT_NEWEST_PYTHON) -m venv $(COMPAT_DIR)/newest-python; \
+	$(COMPAT_DIR)/newest-python/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"; \
+	$(COMPAT_DIR)/newest-python/bin/python -m pip check; \
+	touch $@; \
+	echo "compat: $(COMPAT_DIR)/newest-python installed in $$(( $$(date +%s) - started )) s"
 
 test-compat-newest-python: $(COMPAT_DIR)/newest-python/.installed
 	$(COMPAT_DIR)/newest-python/bin/python -m pytest $(COMPAT_TESTS) $(COMPAT_PYTEST_ARGS)
 
-# `make -j2 test-compat` runs two lines at a time; .ci/run does that.
+# `make -k -j2 test-compat` runs two lines at a time and every line even when one fails; .ci/run does that.
 test-compat: $(addprefix test-compat-,$(COMPAT_VERSIONS)) test-compat-newest-python
 
 clean:
