@@ -16,7 +16,7 @@ COMPAT_NEWEST_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12.*/bi
 # What the compat runs execute: the DAG helpers' own tests and the DAG tests (real dag.test() runs against
 # the emulator).
 COMPAT_TESTS ?= tests/compat tests/dags
-COMPAT_PYTEST_ARGS ?= -q --timeout=300 --timeout-method=thread
+COMPAT_PYTEST_ARGS ?= -q --timeout=300 --timeout-method=thread --continue-on-collection-errors
 
 .PHONY: venv demo test lint bench emulator clean test-compat compat-venvs test-compat-newest-python
 # (test-compat-<version> and compat-venv-<version> are pattern rules: GNU make skips pattern rules for
