@@ -1,18 +1,36 @@
 # Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+# `make test-compat` proves the provider on every older Airflow line (see compat/README.md).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-fast bench emulator clean
+# Older Airflow lines tested besides the default (.venv, newest Airflow). One virtualenv each, under
+# .venv-compat/<version>, installed with compat/constraints-<version>.txt so pip keeps their pins.
+COMPAT_VERSIONS := 2.11.2 3.0.6 3.1.8 3.2.2
+COMPAT_PYTHON ?= $(PYTHON)
+COMPAT_DIR := .venv-compat
+# The newest Airflow (no constraints) on the newest Python claimed, beside .venv's lowest one (3.11).
+# (pyenv's interpreter when there is one: its `python3.12` shim answers "command not found" unless selected)
+COMPAT_NEWEST_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12.*/bin/python3.12) python3.12)
+# What the compat runs execute: the DAG helpers' own tests and the DAG tests (real dag.test() runs against
+# the emulator).
+COMPAT_TESTS ?= tests/compat tests/dags
+COMPAT_PYTEST_ARGS ?= -q --timeout=300 --timeout-method=thread --continue-on-collection-errors
+
+.PHONY: venv demo test lint bench emulator clean test-compat compat-venvs test-compat-newest-python
+# (test-compat-<version> and compat-venv-<version> are pattern rules: GNU make skips pattern rules for
+# targets marked .PHONY, so they are not listed; no file of those names is ever made.)
 
 venv: $(STAMP)
 
 # Reinstall only when the project's dependencies change; an existing virtualenv is reused.
+# A virtualenv whose install failed has no stamp and is made again from scratch next time.
 $(STAMP): pyproject.toml
+	test -f $(STAMP) || rm -rf $(VENV)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,lint]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -21,6 +39,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest tests -q
 
+# Both run even when the first finds something; the target fails if either did.
+lint: $(STAMP)
+	@status=0; $(BIN)/ruff check . || status=1; $(BIN)/mypy || status=1; exit $$status
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/triggers.py
 	$(BIN)/python benchmarks/parse_cost.py
@@ -28,5 +50,48 @@ bench: $(STAMP)
 emulator: $(STAMP)
 	$(BIN)/tela-emulator --port 8765
 
+# --- the compatibility matrix -------------------------------------------------------------------
+# The stamp depends on pyproject.toml and the line's constraints: either changing reinstalls (into the
+# same virtualenv, so only what changed is downloaded). `-c` is passed on every install so that pip
+# never upgrades a pinned package (or Airflow itself) while resolving the project's dependencies.
+# The venv's own pip is used as bundled: the constraint files were verified with it.
+$(COMPAT_DIR)/%/.installed: pyproject.toml compat/constraints-%.txt
+	@set -e; started=$$(date +%s); \
+	test -f $@ || rm -rf $(COMPAT_DIR)/$*; \
+	test -x $(COMPAT_DIR)/$*/bin/python || $(COMPAT_PYTHON) -m venv $(COMPAT_DIR)/$*; \
+	$(COMPAT_DIR)/$*/bin/python -m pip install --quiet --disable-pip-version-check \
+		-c compat/constraints-$*.txt "apache-airflow==$*" -e ".[test]"; \
+	$(COMPAT_DIR)/$*/bin/python -m pip check; \
+	touch $@; \
+	echo "compat: $(COMPAT_DIR)/$* installed in $$(( $$(date +%s) - started )) s"
+
+# Pattern-made stamps are intermediate files to make, which would delete them after the run.
+.PRECIOUS: $(COMPAT_DIR)/%/.installed
+
+compat-venv-%: $(COMPAT_DIR)/%/.installed
+	@true
+
+compat-venvs: $(addprefix compat-venv-,$(COMPAT_VERSIONS))
+
+test-compat-%: $(COMPAT_DIR)/%/.installed
+	@echo "compat: Airflow $* ($(COMPAT_DIR)/$*)"
+	$(COMPAT_DIR)/$*/bin/python -m pytest $(COMPAT_TESTS) $(COMPAT_PYTEST_ARGS)
+
+# The newest Airflow on $(COMPAT_NEWEST_PYTHON): what `pip install airflow-provider-tela` resolves there.
+$(COMPAT_DIR)/newest-python/.installed: pyproject.toml
+	@set -e; started=$$(date +%s); \
+	test -f $@ || rm -rf $(COMPAT_DIR)/newest-python; \
+	test -x $(COMPAT_DIR)/newest-python/bin/python || $(COMPAT_NEWEST_PYTHON) -m venv $(COMPAT_DIR)/newest-python; \
+	$(COMPAT_DIR)/newest-python/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"; \
+	$(COMPAT_DIR)/newest-python/bin/python -m pip check; \
+	touch $@; \
+	echo "compat: $(COMPAT_DIR)/newest-python installed in $$(( $$(date +%s) - started )) s"
+
+test-compat-newest-python: $(COMPAT_DIR)/newest-python/.installed
+	$(COMPAT_DIR)/newest-python/bin/python -m pytest $(COMPAT_TESTS) $(COMPAT_PYTEST_ARGS)
+
+# `make -k -j2 test-compat` runs two lines at a time and every line even when one fails; .ci/run does that.
+test-compat: $(addprefix test-compat-,$(COMPAT_VERSIONS)) test-compat-newest-python
+
 clean:
-	rm -rf $(VENV) .demo build *.egg-info
+	rm -rf $(VENV) $(COMPAT_DIR) .demo build dist *.egg-info

@@ -434,7 +434,7 @@ async def _run_worker(spec: WorkerSpec) -> Result:
     await asyncio.gather(starter, monitor_task, *tasks, return_exceptions=True)
     await close()
     admin.close()
-    if profiler is not None:
+    if profiler is not None and spec.profile_file:
         profiler.dump_stats(spec.profile_file)
 
     window = wall_after - wall_before
@@ -486,7 +486,7 @@ class Emulator:
 
 def start_emulator(workdir: Path) -> Emulator:
     ready = workdir / "emulator.ready"
-    log = open(workdir / "emulator.log", "wb")
+    log = open(workdir / "emulator.log", "wb")  # noqa: SIM115 (held open for the emulator process's life)
     process = subprocess.Popen(
         [sys.executable, "-m", "airflow_provider_tela.testing", "--port", "0", "--https",
          "--run-latency", "3600", "--ready-file", str(ready)],
@@ -550,7 +550,7 @@ def run_scenario(scenario: Scenario, emulator: Emulator, admin: EmulatorClient, 
 
 
 def _fmt(value: float, digits: int = 2) -> str:
-    return "n/a" if value != value else f"{value:,.{digits}f}"
+    return "n/a" if math.isnan(value) else f"{value:,.{digits}f}"
 
 
 def print_table(results: list[Result]) -> None:
@@ -650,10 +650,11 @@ def print_method(args: argparse.Namespace, load_before: float, load_after: float
           "in a triggerer. Its polls/s stay under runs / interval because connecting and closing lengthen each "
           "cycle; CPU is per poll actually made.")
     if args.big_runs:
-        print(f"- {args.big_runs:,} runs at a {args.big_interval:g} s interval ({args.big_runs / args.big_interval:,.0f} "
+        rate = args.big_runs / args.big_interval
+        print(f"- {args.big_runs:,} runs at a {args.big_interval:g} s interval ({rate:,.0f} "
               f"polls/s): a realistic interval for that many waiting runs; at 1 s, {args.big_runs:,} polls/s would "
-              f"exceed what {os.cpu_count()} cores serve (client + emulator). HttpSensorTrigger is left out there: a new TLS connection per "
-              "poll at that rate needs more than one core for the client alone.")
+              f"exceed what {os.cpu_count()} cores serve (client + emulator). HttpSensorTrigger is left out there: "
+              "a new TLS connection per poll at that rate needs more than one core for the client alone.")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
