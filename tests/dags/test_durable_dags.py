@@ -9,8 +9,8 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
-from airflow.sdk import DAG, task
-from airflow_state import run_dag, task_states, xcoms
+from airflow_provider_tela.testing.dags import DAG, task
+from airflow_provider_tela.testing.dags import run_dag, task_states, xcoms
 from test_operator_dags import CrashAfterSubmit
 
 from airflow_provider_tela.errors import TelaAmbiguousRunError, TelaAuthenticationError, TelaNotFoundError
@@ -26,10 +26,9 @@ def remember_failure(context) -> None:
 
 
 def tries(dag_run) -> dict[str, int]:
-    from airflow.utils.session import create_session
+    from airflow_provider_tela.testing.dags import tries as tries_and_max
 
-    with create_session() as session:
-        return {ti.task_id: ti.try_number for ti in dag_run.get_task_instances(session=session)}
+    return {task_id: try_number for task_id, (try_number, _) in tries_and_max(dag_run).items()}
 
 
 def retrying(**kwargs):

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from airflow.sdk import DAG, task
-from airflow_state import run_dag, task_states, xcoms
+from airflow_provider_tela.testing.dags import DAG, task
+from airflow_provider_tela.testing.dags import run_dag, task_states, xcoms
 from pydantic import BaseModel, Field
 
 from airflow_provider_tela import TelaFile
@@ -161,7 +161,10 @@ def test_example_dag_reads_documents_from_object_storage(tela_env, tmp_path):
 
 
 def test_all_example_dags_parse_cleanly():
-    from airflow.dag_processing.dagbag import DagBag
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow < 3.1
+        from airflow.models.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(REPO / "example_dags"))
     assert bag.import_errors == {}

@@ -6,8 +6,8 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from airflow.sdk import DAG, task
-from airflow_state import run_dag, task_states, xcoms
+from airflow_provider_tela.testing.dags import DAG, task
+from airflow_provider_tela.testing.dags import run_dag, task_states, xcoms
 from pydantic import BaseModel
 
 from airflow_provider_tela import TelaFile
