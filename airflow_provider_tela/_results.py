@@ -6,7 +6,8 @@ this module is where both ways end, so the XCom contract exists once.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_tela.errors import TelaRunFailedError, TelaTimeoutError, error_from_event
 
@@ -25,7 +26,8 @@ def push_run_id(context: Any, run_id: str, log: Any) -> None:
 
 
 def describe_usage(usage: dict[str, Any]) -> str:
-    parts = [f"{key}={usage[key]}" for key in ("input_tokens", "output_tokens", "cost", "duration") if usage.get(key) is not None]
+    keys = ("input_tokens", "output_tokens", "cost", "duration")
+    parts = [f"{key}={usage[key]}" for key in keys if usage.get(key) is not None]
     return ", ".join(parts) or "no usage reported"
 
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from airflow_provider_tela.errors import TelaBadResponseError, TelaError
 from airflow_provider_tela.models import RunStatus

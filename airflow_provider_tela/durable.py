@@ -4,7 +4,8 @@ Before its POST, a task writes an *intent* record; once Tela answers, the run id
 the same task instance reads the record back and decides (``decide``):
 
 - no record, or one written before the task was **cleared** (Airflow raises ``max_tries`` on a
-  clear, never on a retry; a DAG run deleted and made again starts at another time), or for **other inputs** (the request's fingerprint changed, e.g. the DAG
+  clear, never on a retry; a DAG run deleted and made again starts at another time), or for
+  **other inputs** (the request's fingerprint changed, e.g. the DAG
   was edited between tries): submit a new run;
 - a record with a run id: re-attach to that run (wait for it, or take its output);
 - an intent without a run id: the earlier try sent its request and never learned the answer. The
@@ -20,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 RECORD_KEY = "tela_run"
@@ -69,7 +70,9 @@ def decide(record: RunRecord | None, fingerprint: str, epoch: str) -> Decision:
     if record is None:
         return Decision("submit", "no earlier submission recorded")
     if record.epoch != epoch:
-        return Decision("submit", "the task was cleared since the recorded submission: a clear asks for a new run", record)
+        return Decision(
+            "submit", "the task was cleared since the recorded submission: a clear asks for a new run", record
+        )
     if record.fingerprint != fingerprint:
         return Decision(
             "submit",
@@ -183,7 +186,7 @@ class DurableRun:
     def _write(self, run_id: str | None, mode: str) -> None:
         record = RunRecord(
             fingerprint=self.fingerprint, epoch=self.epoch, run_id=run_id, mode=mode, try_number=self.try_number,
-            written_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            written_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
         self.store.save(record.to_json())
 

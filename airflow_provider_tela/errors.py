@@ -81,7 +81,8 @@ class TelaRunMayExistError(TelaError):
         self.status_code = status_code
 
 
-class TelaAmbiguousRunError(TelaRunMayExistError, _Fatal):
+# (mypy: AirflowException declares a class-level status_code of its own; ours is the instance's HTTP status)
+class TelaAmbiguousRunError(TelaRunMayExistError, _Fatal):  # type: ignore[misc]
     """A run may exist and ``on_ambiguous="fail"``: the task fails at once, naming what to check."""
 
 
@@ -101,7 +102,7 @@ class TelaAPIError(TelaError):
         self.retry_after = retry_after
 
 
-class TelaClientError(TelaAPIError, _Fatal):
+class TelaClientError(TelaAPIError, _Fatal):  # type: ignore[misc]  # status_code: see TelaAmbiguousRunError
     """Tela refused the request (a redirect or a 4xx other than 408/429): the same request fails again."""
 
 

@@ -11,9 +11,10 @@ import base64
 import binascii
 import mimetypes
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePath
-from typing import IO, Any, ClassVar, Iterator
+from typing import IO, Any, ClassVar
 
 from airflow_provider_tela.errors import TelaConfigError
 
@@ -71,7 +72,7 @@ class TelaFile:
             raise TelaConfigError("TelaFile source is empty: give a path, URL, data: URI or bytes")
         if options is not None and not isinstance(options, dict):
             raise TelaConfigError(f"TelaFile options must be a dict such as {{'range': [0, 1]}}, got {options!r}")
-        self.source = source
+        self.source: Any = source
         self.options = options
         self.conn_id = conn_id
         self.content_type = content_type

@@ -7,8 +7,8 @@ A variable may hold one file or a list of them; the request model turns a list i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from airflow_provider_tela.errors import TelaConfigError
 from airflow_provider_tela.files import TelaFile, as_tela_file, is_file_value
@@ -92,12 +92,15 @@ def resolve_messages(messages: list[Any] | None, resolve: FileResolver) -> list[
     if messages is None:
         return None
     if not isinstance(messages, (list, tuple)):
-        raise TelaConfigError(f"messages must be a list of {{'role': ..., 'content': ...}}, got {type(messages).__name__}")
+        raise TelaConfigError(
+            f"messages must be a list of {{'role': ..., 'content': ...}}, got {type(messages).__name__}"
+        )
     resolved = []
     for message in messages:
         if isinstance(message, Mapping) and is_file_value(message.get("content")):
-            message = {**message, "content": {"file_url": resolve(message["content"])["file_url"]}}
-        resolved.append(message)
+            resolved.append({**message, "content": {"file_url": resolve(message["content"])["file_url"]}})
+        else:
+            resolved.append(message)
     return resolved
 
 

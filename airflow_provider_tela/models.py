@@ -7,7 +7,7 @@ request models reject unknown fields, because a typo in a DAG should fail before
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -96,7 +96,7 @@ def _variable_shape(value: Any) -> str:
 
 
 VariableValue = Annotated[
-    Union[Annotated[str, Tag("text")], Annotated[FileVariable, Tag("file")], Annotated[FileListVariable, Tag("files")]],
+    Annotated[str, Tag("text")] | Annotated[FileVariable, Tag("file")] | Annotated[FileListVariable, Tag("files")],
     Discriminator(_variable_shape),
 ]
 
@@ -122,10 +122,10 @@ class FileContent(_Request):
     file_url: str = Field(min_length=1)
 
 
-MessageContent = Union[str, TextContent, ImageUrlContent, FileContent]
+MessageContent = str | TextContent | ImageUrlContent | FileContent
 
 
-Arguments = Union[str, dict[str, Any]]
+Arguments = str | dict[str, Any]
 
 
 def decode_arguments(arguments: Arguments | None) -> dict[str, Any] | None:
@@ -225,7 +225,7 @@ class StructuredOutput(_Request):
     schema_: StructuredOutputSchema | None = Field(default=None, alias="schema")
 
 
-DEFAULT_OVERRIDE_TYPE = "chat"
+DEFAULT_OVERRIDE_TYPE: Literal["chat", "completion"] = "chat"
 
 
 class Override(_Request):

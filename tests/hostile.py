@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, Self
 
 from server_thread import ServerThread
 
@@ -42,11 +43,11 @@ class HostileServer:
     def __post_init__(self) -> None:
         self._thread = ServerThread(self._connection, self.ssl_context)
 
-    def __enter__(self) -> HostileServer:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._thread.stop()
 
     @property

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Self
 
 from server_thread import ServerThread
 
@@ -19,11 +19,11 @@ class ForwardProxy:
     def __post_init__(self) -> None:
         self._thread = ServerThread(self._client)
 
-    def __enter__(self) -> ForwardProxy:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._thread.stop()
 
     @property
@@ -59,7 +59,7 @@ class ForwardProxy:
         length = next((int(line.split(":", 1)[1]) for line in headers if line.lower().startswith("content-length:")), 0)
         body = await reader.readexactly(length) if length else b""
         path = parts.path + (f"?{parts.query}" if parts.query else "")
-        request = f"{method} {path} HTTP/1.1\r\n" + "\r\n".join(headers + ["Connection: close"]) + "\r\n\r\n"
+        request = f"{method} {path} HTTP/1.1\r\n" + "\r\n".join([*headers, "Connection: close"]) + "\r\n\r\n"
         up_reader, up_writer = await asyncio.open_connection(parts.hostname, parts.port or 80)
         up_writer.write(request.encode("latin-1") + body)
         await up_writer.drain()

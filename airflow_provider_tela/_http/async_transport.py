@@ -13,7 +13,6 @@ import asyncio
 import ssl
 import weakref
 from functools import lru_cache
-from typing import Any
 
 import aiohttp
 
@@ -103,7 +102,9 @@ def classify(exc: BaseException, deadline: Deadline) -> tuple[Failure, str]:
 
 async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
     if response.content_length is not None and response.content_length > limit:
-        raise StackFailure(Failure.TOO_LARGE, f"Content-Length {response.content_length} is over the limit of {limit} bytes")
+        raise StackFailure(
+            Failure.TOO_LARGE, f"Content-Length {response.content_length} is over the limit of {limit} bytes"
+        )
     body = bytearray()
     async for chunk in response.content.iter_chunked(READ_CHUNK):
         body += chunk
@@ -159,7 +160,7 @@ class AsyncTransport:
             return attempts.failed(failed.kind, failed.detail)
         except TelaError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - classify() re-raises what is not a transport failure
             kind, detail = classify(exc, bounded)
         return attempts.failed(kind, detail)
 
@@ -167,5 +168,5 @@ class AsyncTransport:
     async def _error_body(response: aiohttp.ClientResponse) -> bytes:
         try:
             return await _read_capped(response, ERROR_BODY_BYTES)
-        except Exception:  # the status says enough; a broken error body adds nothing
+        except Exception:  # noqa: BLE001 - the status says enough; a broken error body adds nothing
             return b""

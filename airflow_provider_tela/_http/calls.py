@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import IO, Any, Callable, ContextManager
+from typing import IO, Any
 from urllib.parse import quote, urlsplit
 
 from airflow_provider_tela.errors import TelaConfigError
@@ -25,7 +27,7 @@ class ApiCall:
     # A presigned URL outside the API (file uploads): sent as is, and never with the API key.
     absolute_url: str | None = None
     # Opens the request body afresh for every attempt, so that a retry re-reads a streamed file.
-    body: Callable[[], ContextManager[IO[bytes]]] | None = None
+    body: Callable[[], AbstractContextManager[IO[bytes]]] | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -58,7 +60,7 @@ def create_file() -> ApiCall:
     return ApiCall("POST", "/v2/file")
 
 
-def upload(upload_url: str, open_body: Callable[[], ContextManager[IO[bytes]]], content_type: str,
+def upload(upload_url: str, open_body: Callable[[], AbstractContextManager[IO[bytes]]], content_type: str,
            size: int | None) -> ApiCall:
     """PUT a file's bytes to the upload URL Tela handed out (a presigned URL: no API key)."""
     parts = urlsplit(upload_url)

@@ -7,8 +7,9 @@ scrub from any error text.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
@@ -90,7 +91,9 @@ def _same_run(run_id: str, run: Any) -> Any:
 
 def get_run(run_id: str) -> Endpoint[CanvasRun]:
     call = calls.get_run(run_id)
-    return Endpoint(call, lambda body, secrets: _same_run(run_id, decode_model(call, CanvasRun, body, secrets, f"run {run_id}")))
+    return Endpoint(
+        call, lambda body, secrets: _same_run(run_id, decode_model(call, CanvasRun, body, secrets, f"run {run_id}"))
+    )
 
 
 def poll_run(run_id: str) -> Endpoint[CanvasRun | RunProgress]:

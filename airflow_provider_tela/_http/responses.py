@@ -7,9 +7,11 @@ with its wire text scrubbed of secrets.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
@@ -57,14 +59,14 @@ def parse_retry_after(value: str | None) -> float | None:
     except ValueError:
         pass
     else:
-        return max(0.0, seconds) if seconds == seconds else None  # NaN is no answer
+        return None if math.isnan(seconds) else max(0.0, seconds)
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def load_json(body: bytes) -> Any:
@@ -131,7 +133,9 @@ def _not_json(call: ApiCall, body: bytes, secrets: tuple[str, ...]) -> TelaBadRe
     )
 
 
-def shape_error(model: type[BaseModel], exc: ValidationError, what: str, secrets: tuple[str, ...]) -> TelaBadResponseError:
+def shape_error(
+    model: type[BaseModel], exc: ValidationError, what: str, secrets: tuple[str, ...]
+) -> TelaBadResponseError:
     return TelaBadResponseError(
         f"Tela's answer to {what} does not match the documented {model.__name__}: "
         f"{scrub(describe_validation_error(exc), secrets)}. If Tela changed its API, upgrade airflow-provider-tela."
@@ -183,7 +187,9 @@ def readable_run_id(data: Any) -> str | None:
     return None
 
 
-def may_exist(call: ApiCall, detail: str, *, run_id: str | None = None, status_code: int | None = None) -> TelaRunMayExistError:
+def may_exist(
+    call: ApiCall, detail: str, *, run_id: str | None = None, status_code: int | None = None
+) -> TelaRunMayExistError:
     named = f" Its answer named run {run_id}: a durable retry re-attaches to it." if run_id else (
         " Check the canvas's runs in Tela before retrying this task."
     )

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Mapping
 
 from airflow_provider_tela._http.calls import ApiCall
 from airflow_provider_tela._http.deadline import NEVER, Deadline
@@ -70,7 +70,9 @@ class RetryPolicy:
         ceiling = min(self.backoff_max, ceiling)
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
-    def attempts(self, call: ApiCall, secrets: tuple[str, ...], deadline: Deadline = NEVER, *, retries: bool = True) -> Attempts:
+    def attempts(
+        self, call: ApiCall, secrets: tuple[str, ...], deadline: Deadline = NEVER, *, retries: bool = True
+    ) -> Attempts:
         return Attempts(policy=self, call=call, secrets=secrets, deadline=deadline,
                         max_retries=self.max_retries if retries else 0)
 
@@ -129,7 +131,9 @@ class Attempts:
         if self.call.creates_run and kind is not Failure.NOT_SENT:
             return Outcome(error=may_exist(self.call, f"{kind.value}: {detail}"))
         if kind in (Failure.BAD_BODY, Failure.TOO_LARGE):
-            error: TelaError = TelaBadResponseError(f"Tela's answer to {self.call.label} could not be read ({kind.value}: {detail}).")
+            error: TelaError = TelaBadResponseError(
+                f"Tela's answer to {self.call.label} could not be read ({kind.value}: {detail})."
+            )
             return Outcome(error=error) if kind is Failure.TOO_LARGE else self._retry_or(error)
         error = TelaConnectionError(
             f"Could not reach Tela for {self.call.label}: {kind.value}: {detail}. Check the connection's host "

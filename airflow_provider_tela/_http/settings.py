@@ -104,10 +104,13 @@ def clean_api_key(raw: Any) -> str:
     return key
 
 
+_BOOLEAN_WORDS = ("true", "1", "yes", "false", "0", "no")
+
+
 def _as_bool(value: Any, name: str) -> bool:
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "false", "0", "no"):
+    if isinstance(value, str) and value.strip().lower() in _BOOLEAN_WORDS:
         return value.strip().lower() in ("true", "1", "yes")
     raise TelaConfigError(f"Tela connection extra {name!r} must be true or false, got {value!r}")
 
@@ -118,7 +121,9 @@ def _as_number(value: Any, name: str, minimum: float) -> float:
     except (TypeError, ValueError):
         raise TelaConfigError(f"Tela connection extra {name!r} must be a number, got {value!r}") from None
     if not number >= minimum or number == float("inf"):
-        raise TelaConfigError(f"Tela connection extra {name!r} must be a finite number of at least {minimum}, got {number}")
+        raise TelaConfigError(
+            f"Tela connection extra {name!r} must be a finite number of at least {minimum}, got {number}"
+        )
     return number
 
 
@@ -204,7 +209,8 @@ class ClientSettings:
             return self.proxy
         parts = urlsplit(url)
         proxy = self.env_proxies.get(parts.scheme) or self.env_proxies.get("all")
-        if not proxy or urllib.request.proxy_bypass_environment(parts.hostname or "", self.env_proxies):
+        bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]  # in CPython, not in typeshed
+        if not proxy or bypass(parts.hostname or "", self.env_proxies):
             return None
         return proxy
 
@@ -228,7 +234,7 @@ class ClientSettings:
             raise TelaConfigError("The Tela connection's extra must be a JSON object")
         verify_extra = extra.get("verify", True)
         ca_bundle = extra.get("ca_bundle") or None
-        if isinstance(verify_extra, str) and verify_extra.strip().lower() not in ("true", "1", "yes", "false", "0", "no"):
+        if isinstance(verify_extra, str) and verify_extra.strip().lower() not in _BOOLEAN_WORDS:
             ca_bundle = ca_bundle or verify_extra  # like HttpHook: verify may be a CA path
             verify = True
         else:

@@ -13,6 +13,7 @@ What ``requests`` alone does not give, and this module adds:
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import http.cookiejar
 import socket
@@ -96,10 +97,8 @@ def _cut(in_flight: _InFlight) -> None:
     in_flight.fired = True
     sock = getattr(in_flight.conn, "sock", None)
     if sock is not None:
-        try:
+        with contextlib.suppress(OSError):  # already closed
             sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # already closed
 
 
 @contextmanager
@@ -197,11 +196,14 @@ class _ExactSize:
         # The last read looks one byte further, so that a grown file fails before its last byte is sent.
         data = self.stream.read(amount + 1 if last else amount)
         if len(data) > self.left:
-            raise TelaConfigError(f"A file grew while it was uploaded (expected {self.size} bytes); nothing was submitted")
+            raise TelaConfigError(self._changed("grew"))
         if not data:
-            raise TelaConfigError(f"A file shrank while it was uploaded (expected {self.size} bytes); nothing was submitted")
+            raise TelaConfigError(self._changed("shrank"))
         self.left -= len(data)
         return data
+
+    def _changed(self, how: str) -> str:
+        return f"A file {how} while it was uploaded (expected {self.size} bytes); nothing was submitted"
 
     def __len__(self) -> int:
         return self.size
@@ -251,16 +253,13 @@ class SyncTransport:
             try:
                 with self._send(call, deadline) as response:
                     status = response.status_code
-                    if status < 300:
-                        body = _read_capped(response, limit)
-                    else:
-                        body = self._error_body(response)
+                    body = _read_capped(response, limit) if status < 300 else self._error_body(response)
                 return attempts.answered(status, response.headers, body)
             except StackFailure as failed:
                 return attempts.failed(failed.kind, failed.detail)
             except TelaError:
                 raise
-            except Exception as exc:  # every transport failure is classified; anything else re-raises
+            except Exception as exc:  # noqa: BLE001 - classify() re-raises what is not a transport failure
                 kind, detail = classify(exc, in_flight)
         return attempts.failed(kind, detail)
 
@@ -268,7 +267,7 @@ class SyncTransport:
     def _error_body(response: requests.Response) -> bytes:
         try:
             return _read_capped(response, ERROR_BODY_BYTES)
-        except Exception:  # the status says enough; a broken error body adds nothing
+        except Exception:  # noqa: BLE001 - the status says enough; a broken error body adds nothing
             return b""
 
     @contextmanager
@@ -326,7 +325,7 @@ class SyncTransport:
                 error = attempts.failed(failed.kind, failed.detail).error
             except TelaError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - classify() re-raises what is not a transport failure
                 kind, detail = classify(exc, in_flight)
                 error = attempts.failed(kind, detail).error
             if error is not None:
@@ -338,15 +337,18 @@ class SyncTransport:
         seen = 0
         error: TelaError | None = None
         try:
-            for line in response.iter_lines(chunk_size=None, delimiter=None):
+            # chunk_size=None: lines as soon as they arrive (typeshed knows only an int)
+            for line in response.iter_lines(chunk_size=None, delimiter=None):  # type: ignore[call-overload]
                 seen += len(line)
                 if seen > limit:
-                    raise StackFailure(Failure.TOO_LARGE, f"the stream passed {limit} bytes (connection extra max_response_bytes)")
+                    raise StackFailure(
+                        Failure.TOO_LARGE, f"the stream passed {limit} bytes (connection extra max_response_bytes)"
+                    )
                 yield line
             return
         except StackFailure as failed:
             error = attempts.failed(failed.kind, failed.detail).error
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - classify() re-raises what is not a transport failure
             kind, detail = classify(exc, in_flight)
             error = attempts.failed(kind, detail).error
         if error is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from functools import cached_property
-from typing import Any
+from typing import Any, Self
 
 from airflow.providers.common.compat.sdk import BaseHook
 
@@ -79,7 +79,9 @@ def canvas_variable_problems(declared: PromotedVersion, variables: dict[str, Any
     """Every way ``variables`` disagrees with what the canvas declares."""
     given = variables or {}
     by_name = {v.name: v for v in declared.variables}
-    problems = [f"missing required variable {v.name!r}" for v in declared.variables if v.required and v.name not in given]
+    problems = [
+        f"missing required variable {v.name!r}" for v in declared.variables if v.required and v.name not in given
+    ]
     problems += [
         f"unknown variable {name!r} (the canvas declares: {', '.join(sorted(by_name)) or 'none'})"
         for name in given if name not in by_name
@@ -319,8 +321,8 @@ class TelaHook(BaseHook):
             except TelaError as exc:
                 error = exc
         raise detached(TelaRunMayExistError(
-            f"The stream of run {decoder.run_id or '(id not yet known)'} broke off: {str(error).rstrip('.')}. The run may go on "
-            "in Tela; it was not resubmitted.", run_id=decoder.run_id or None,
+            f"The stream of run {decoder.run_id or '(id not yet known)'} broke off: {str(error).rstrip('.')}. "
+            "The run may go on in Tela; it was not resubmitted.", run_id=decoder.run_id or None,
         ))
 
     # --- files and canvases ---------------------------------------------------------------------
@@ -383,12 +385,12 @@ class TelaAsyncHook(BaseHook):
         self.tela_conn_id = tela_conn_id
         self._transport: AsyncTransport | None = None
 
-    async def __aenter__(self) -> TelaAsyncHook:
+    async def __aenter__(self) -> Self:
         """Hold the event loop's shared connection pool open while this hook is in use."""
         lease_sessions()
         return self
 
-    async def __aexit__(self, *exc_info: Any) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await release_sessions()
 
     async def transport(self) -> AsyncTransport:

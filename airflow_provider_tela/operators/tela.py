@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
@@ -97,7 +97,9 @@ class TelaCompletionOperator(BaseOperator):
     template_fields: Sequence[str] = (
         "canvas_id", "application_id", "variables", "messages", "override", "webhook_url", "extra_body",
     )
-    template_fields_renderers = {"variables": "json", "messages": "json", "override": "json", "extra_body": "json"}
+    template_fields_renderers: ClassVar[dict[str, str]] = {
+        "variables": "json", "messages": "json", "override": "json", "extra_body": "json",
+    }
     ui_color = "#e8e2fb"
 
     def __init__(
@@ -134,7 +136,9 @@ class TelaCompletionOperator(BaseOperator):
                 "wait_for_completion=True and no webhook_url"
             )
         if validate_variables and not canvas_id:
-            raise TelaConfigError("validate_variables=True needs canvas_id: an application's variables cannot be looked up")
+            raise TelaConfigError(
+                "validate_variables=True needs canvas_id: an application's variables cannot be looked up"
+            )
         self.output_schema = output_schema
         self.validate_variables = validate_variables
         self.stream = stream
@@ -264,7 +268,9 @@ class TelaCompletionOperator(BaseOperator):
                 run = self.hook.get_run(str(record.run_id))
             except TelaNotFoundError:
                 if record.mode != "stream":
-                    self.log.warning("Tela run %s from an earlier try no longer exists; submitting afresh", record.run_id)
+                    self.log.warning(
+                        "Tela run %s from an earlier try no longer exists; submitting afresh", record.run_id
+                    )
                     return None
                 # a streamed run's id may not be a pollable run id: its fate is unknown
                 decision = Decision("ambiguous", f"run {record.run_id} (streamed) cannot be looked up", record)

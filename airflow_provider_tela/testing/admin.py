@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
-from .canvases import make_canvas
 from .api_errors import error_body
+from .canvases import make_canvas
 from .state import EmulatorState
 
 Action = Callable[[EmulatorState, Any], Any]

@@ -23,7 +23,8 @@ ERROR_NAMES = {
 
 
 def error_body(status: int, message: str, code: str, details: Any = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"code": code, "message": message, "status": status, "name": ERROR_NAMES.get(status, "Error")}
+    name = ERROR_NAMES.get(status, "Error")
+    body: dict[str, Any] = {"code": code, "message": message, "status": status, "name": name}
     if details is not None:
         body["details"] = details
     return body

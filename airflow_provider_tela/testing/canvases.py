@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 VariableType = Literal["text", "file"]
 
@@ -160,7 +161,9 @@ def builtin_canvases() -> list[Canvas]:
             "canvas-file",
             title="File echo",
             variables=[
-                CanvasVariable("document", "file", required=True, description="Document to read", allow_multimodal=True),
+                CanvasVariable(
+                    "document", "file", required=True, description="Document to read", allow_multimodal=True
+                ),
                 CanvasVariable("pages", "text", description="Optional page range"),
             ],
         ),

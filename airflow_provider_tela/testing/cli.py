@@ -12,8 +12,8 @@ import asyncio
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .emulator import TelaEmulator, new_event_loop
 from .state import DEFAULT_API_KEY

@@ -11,8 +11,9 @@ import asyncio
 import concurrent.futures
 import json
 import threading
+from collections.abc import Callable, Collection, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Callable, Collection, Mapping, Sequence, TypeVar
+from typing import Any, Self, TypeVar
 from urllib.parse import quote
 
 from .canvases import CanvasVariable, ContentFn, make_canvas
@@ -60,7 +61,7 @@ class TelaEmulator:
 
     # ----------------------------------------------------------------- lifecycle
 
-    def start(self) -> TelaEmulator:
+    def start(self) -> Self:
         """Serve from a daemon thread; returns once the port is bound."""
         if self._thread is not None or self._server is not None:
             raise RuntimeError("emulator already started")
@@ -84,7 +85,7 @@ class TelaEmulator:
         thread.join(timeout=CALL_TIMEOUT)
         self._thread = None
 
-    async def start_async(self) -> TelaEmulator:
+    async def start_async(self) -> Self:
         """Serve from the running event loop."""
         if self._server is not None:
             raise RuntimeError("emulator already started")
@@ -115,7 +116,7 @@ class TelaEmulator:
         try:
             try:
                 loop.run_until_complete(self.start_async())
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - handed to the thread that waits for the start
                 ready.set_exception(exc)
                 return
             ready.set_result(None)
@@ -129,13 +130,15 @@ class TelaEmulator:
             self._tls.cleanup()
             self._tls = None
 
-    def __enter__(self) -> TelaEmulator:
+    def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
-    async def __aenter__(self) -> TelaEmulator:
+    async def __aenter__(self) -> Self:
         return await self.start_async()
 
     async def __aexit__(
@@ -228,7 +231,7 @@ class TelaEmulator:
         self._call(lambda: self._state.faults.add(rule))
 
     def clear_faults(self) -> None:
-        self._call(lambda: self._state.faults.clear())
+        self._call(self._state.faults.clear)
 
     def add_canvas(
         self,
@@ -255,13 +258,13 @@ class TelaEmulator:
         self._call(self._state.reset)
 
     def stats(self) -> dict[str, Any]:
-        return self._call(lambda: self._state.stats.snapshot())
+        return self._call(self._state.stats.snapshot)
 
     def runs(self) -> list[dict[str, Any]]:
         return self._call(self._state.runs_snapshot)
 
     def files(self) -> list[dict[str, Any]]:
-        return self._call(lambda: self._state.files.snapshot())
+        return self._call(self._state.files.snapshot)
 
     def _call(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` on the server's loop, where all state lives, and return its result."""

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Collection, Mapping
+from typing import Any
 
 ERROR_STATUS_KINDS = frozenset({"429", "500", "502", "503", "504"})
 # Applied by the middleware before the request reaches its handler.
@@ -51,7 +52,7 @@ class FaultRule:
         return cls(**{**spec, "kind": str(spec.get("kind"))})
 
     def matches(self, method: str, path: str) -> bool:
-        return (self.method == "*" or self.method == method) and path.startswith(self.path)
+        return (self.method in ("*", method)) and path.startswith(self.path)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

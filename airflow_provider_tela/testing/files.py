@@ -11,9 +11,10 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Mapping
+from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
 UPLOAD_PREFIX = "/_uploads/"

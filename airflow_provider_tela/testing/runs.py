@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Collection, Literal, Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from .canvases import Canvas, RunInput
 
@@ -294,4 +295,4 @@ def _tokens(value: Any) -> int:
 
 
 def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -7,9 +7,10 @@ import hmac
 import json
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -226,7 +227,8 @@ async def _create_completion(request: web.Request) -> web.StreamResponse:
         completion = parse_completion_request(body, documented_fields())
         canvas = state.find_canvas(completion)
         if canvas is None:
-            kind, ident = ("canvas", completion.canvas_id) if completion.canvas_id else ("application", completion.application_id)
+            kind = "canvas" if completion.canvas_id else "application"
+            ident = completion.canvas_id or completion.application_id
             return _error(404, f"{kind} {ident!r} not found", "not_found")
         check_required_variables(canvas, completion.variables)
         resolved = {name: _resolve_variable(state, name, value) for name, value in completion.variables.items()}
@@ -266,7 +268,9 @@ def _resolve_variable(state: EmulatorState, name: str, value: Any) -> Any:
     return {"files": resolved} if "files" in value else resolved[0]
 
 
-async def _stream(request: web.Request, run: Run, *, truncated: bool, error_as: str | None = None) -> web.StreamResponse:
+async def _stream(
+    request: web.Request, run: Run, *, truncated: bool, error_as: str | None = None
+) -> web.StreamResponse:
     chunks = stream_chunks(run)
     response = web.StreamResponse(headers={"Cache-Control": "no-cache"})
     response.content_type = "text/event-stream"

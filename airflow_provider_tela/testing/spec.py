@@ -103,7 +103,9 @@ def documented_fields() -> frozenset[str]:
 
 def check_completion_body(body: Any) -> list[Violation]:
     """Every way ``body`` breaks the spec, deepest path first within each field; empty when it fits."""
-    errors = sorted(completion_body_validator().iter_errors(body), key=lambda error: list(map(str, error.absolute_path)))
+    errors = sorted(
+        completion_body_validator().iter_errors(body), key=lambda error: list(map(str, error.absolute_path))
+    )
     return [Violation(_path(error), _message(error)) for error in errors]
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Collection, Mapping
+from typing import Any
 
 from .canvases import Canvas, builtin_canvases
 from .faults import FaultInjector, FaultRule

@@ -35,7 +35,7 @@ def create_tls_material() -> TlsMaterial:
     """Write a cert valid for 127.0.0.1, ::1 and localhost; it is its own CA, so it doubles as the CA bundle."""
     key = ec.generate_private_key(ec.SECP256R1())  # EC keys generate in microseconds, RSA takes ~100 ms
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Tela emulator")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     public_key = key.public_key()
     cert = (
         x509.CertificateBuilder()

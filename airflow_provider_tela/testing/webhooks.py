@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 
@@ -50,6 +51,6 @@ class WebhookSender:
             ) as response:
                 await response.read()
                 outcome.update(status=response.status, ok=response.status < 400)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             outcome["error"] = f"{type(exc).__name__}: {exc}"
         self._on_result(outcome)

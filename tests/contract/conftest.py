@@ -9,10 +9,10 @@ import http.server
 import json
 import queue
 import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-
 
 
 @pytest.fixture

@@ -9,13 +9,12 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
-from airflow_provider_tela.testing.dags import DAG, task
-from airflow_provider_tela.testing.dags import run_dag, task_states, xcoms
 from test_operator_dags import CrashAfterSubmit
 
 from airflow_provider_tela.errors import TelaAmbiguousRunError, TelaAuthenticationError, TelaNotFoundError
 from airflow_provider_tela.hooks.tela import TelaHook
 from airflow_provider_tela.operators.tela import TelaCompletionOperator
+from airflow_provider_tela.testing.dags import DAG, run_dag, task, task_states, xcoms
 
 START = datetime(2026, 1, 1)
 FAILURES: dict[str, BaseException] = {}

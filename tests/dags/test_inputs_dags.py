@@ -8,12 +8,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from airflow_provider_tela.testing.dags import DAG, task
-from airflow_provider_tela.testing.dags import run_dag, task_states, xcoms
 from pydantic import BaseModel, Field
 
 from airflow_provider_tela import TelaFile
 from airflow_provider_tela.operators.tela import TelaCompletionOperator
+from airflow_provider_tela.testing.dags import DAG, run_dag, task, task_states, xcoms
 
 START = datetime(2026, 1, 1)
 REPO = Path(__file__).resolve().parents[2]

@@ -5,12 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from airflow_provider_tela.testing.dags import DAG, task
 
 from airflow_provider_tela.operators.tela import TelaCompletionOperator
 from airflow_provider_tela.sensors.tela import TelaRunSensor
-
-from airflow_provider_tela.testing.dags import run_dag, task_states, xcoms
+from airflow_provider_tela.testing.dags import DAG, run_dag, task, task_states, xcoms
 
 START = datetime(2026, 1, 1)
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from airflow_provider_tela.testing.dags import DAG, task
-from airflow_provider_tela.testing.dags import run_dag, task_states, xcoms
 from pydantic import BaseModel
 
 from airflow_provider_tela import TelaFile
 from airflow_provider_tela.operators.tela import TelaCompletionOperator
+from airflow_provider_tela.testing.dags import DAG, run_dag, task, task_states, xcoms
 
 START = datetime(2026, 1, 1)
 

@@ -7,6 +7,7 @@ orphaned by a killed worker. Teardown kills process groups first, then any proce
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -16,8 +17,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 import psutil
 import requests
@@ -84,10 +86,8 @@ class Process:
         descendants = _descendants(self.popen.pid)
         if self.alive:
             _signal_group(self.popen.pid, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                pass
         self.kill()
         for proc in descendants:
             _kill(proc)
@@ -97,10 +97,8 @@ class Process:
 
 
 def _signal_group(pgid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _descendants(pid: int) -> list[psutil.Process]:
@@ -111,10 +109,8 @@ def _descendants(pid: int) -> list[psutil.Process]:
 
 
 def _kill(proc: psutil.Process) -> None:
-    try:
+    with contextlib.suppress(psutil.Error):
         proc.kill()
-    except psutil.Error:
-        pass
 
 
 def kill_marked(marker: str) -> list[int]:

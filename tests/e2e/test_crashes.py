@@ -7,7 +7,6 @@ import os
 import signal
 
 import pytest
-
 from airflow_processes import wait_until
 
 pytestmark = pytest.mark.e2e

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from airflow_processes import wait_until
 
 pytestmark = pytest.mark.e2e

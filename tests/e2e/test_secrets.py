@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from airflow_processes import wait_until
 
 pytestmark = pytest.mark.e2e

@@ -13,9 +13,11 @@ import json
 import threading
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+from hostile import HostileServer, cut, drip, endless, head, respond, run_json, send
 
 from airflow_provider_tela.errors import (
     TelaBadResponseError,
@@ -27,7 +29,6 @@ from airflow_provider_tela.errors import (
 )
 from airflow_provider_tela.hooks.tela import TelaAsyncHook, TelaHook, build_request
 from airflow_provider_tela.triggers.tela import TelaRunTrigger
-from hostile import HostileServer, cut, drip, endless, head, respond, run_json, send
 
 KEY = "sk-hostile-test-key-0123456789"
 HANG_GUARD = 60.0

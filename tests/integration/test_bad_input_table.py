@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,6 @@ from airflow_provider_tela.errors import (
 )
 from airflow_provider_tela.hooks.tela import TelaHook
 from airflow_provider_tela.operators.tela import TelaCompletionOperator
-from airflow_provider_tela.sensors.tela import TelaRunSensor
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 KEY = "tela-bad-input-secret-key-0123456789"
@@ -148,7 +148,8 @@ def test_huge_output_is_kept_out_of_the_trigger_event_and_still_returned(tela_em
     run_id = ctx.run("canvas-huge")
 
     async def wait() -> dict:
-        return [e.payload async for e in TelaRunTrigger(run_id, poll_interval=0.2, end_time=time.time() + 10).run()][0]
+        events = [e.payload async for e in TelaRunTrigger(run_id, poll_interval=0.2, end_time=time.time() + 10).run()]
+        return events[0]
 
     event = asyncio.run(wait())
     assert len(json.dumps(event)) < 10_000 and event["content_inline"] is False

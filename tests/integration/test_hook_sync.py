@@ -36,7 +36,7 @@ def test_application_id_targets_the_app(hook, tela_env):
 def test_bad_input_fails_before_any_request(hook, tela_env):
     with pytest.raises(TelaConfigError, match="exactly one"):
         hook.submit_run(canvas_id="canvas-echo", application_id="app-echo")
-    with pytest.raises(TelaConfigError, match="messages.0.role"):
+    with pytest.raises(TelaConfigError, match=r"messages\.0\.role"):
         hook.submit_run(canvas_id="canvas-echo", messages=[{"role": "bot", "content": "x"}])
     assert tela_env.stats()["requests"] == 0
 

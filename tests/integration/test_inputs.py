@@ -36,7 +36,7 @@ def echoed(hook, variables, canvas_id="canvas-echo", **kwargs):
     "make",
     [
         pytest.param(lambda p: TelaFile(str(p)), id="path-str"),
-        pytest.param(lambda p: TelaFile(p), id="telafile-path"),
+        pytest.param(TelaFile, id="telafile-path"),
         pytest.param(lambda p: p, id="bare-pathlib"),
         pytest.param(lambda p: TelaFile(p.read_bytes(), name="invoice.pdf"), id="bytes"),
         pytest.param(lambda p: TelaFile(f"file://{p}"), id="object-storage-url"),
@@ -114,7 +114,7 @@ def test_bad_files_fail_before_anything_is_sent(hook, tela_env, tmp_path, value,
 
 
 def test_bad_request_uploads_nothing(hook, tela_env, pdf):
-    with pytest.raises(TelaConfigError, match="messages.0.role"):
+    with pytest.raises(TelaConfigError, match=r"messages\.0\.role"):
         hook.submit_run(canvas_id="canvas-echo", variables={"document": TelaFile(pdf)}, messages=[{"role": "bot", "content": "x"}])
     assert tela_env.stats()["requests"] == 0
 

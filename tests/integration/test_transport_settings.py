@@ -13,14 +13,14 @@ import traceback
 from pathlib import Path
 
 import pytest
+from hostile import HostileServer, respond, run_json
+from proxy import ForwardProxy
 
 from airflow_provider_tela import TelaFile
 from airflow_provider_tela._http.settings import ClientSettings, normalize_base_url
 from airflow_provider_tela.errors import TelaConfigError, TelaTLSError
 from airflow_provider_tela.hooks.tela import TelaAsyncHook, TelaHook
 from airflow_provider_tela.triggers.tela import TelaRunTrigger
-from hostile import HostileServer, respond, run_json
-from proxy import ForwardProxy
 
 KEY = "sk-settings-test-key-0123456789"
 
@@ -52,9 +52,9 @@ def finished_run(tela_emulator_https):
     hook = TelaHook.__new__(TelaHook)  # placeholder so that the fixture reads clearly below
     del hook
     settings = ClientSettings(base_url=tela_emulator_https.url, api_key=tela_emulator_https.api_key, ca_bundle=ca)
+    from airflow_provider_tela._http import endpoints
     from airflow_provider_tela._http.retry import RetryPolicy
     from airflow_provider_tela._http.sync_transport import SyncTransport
-    from airflow_provider_tela._http import endpoints
     from airflow_provider_tela.hooks.tela import build_request
 
     transport = SyncTransport(settings, RetryPolicy())
@@ -147,7 +147,7 @@ def test_verify_may_be_a_ca_path(monkeypatch, finished_run):
 def test_a_missing_ca_bundle_is_a_config_error_naming_the_path(monkeypatch, tela_emulator_https, tmp_path):
     missing = str(tmp_path / "no-such-ca.pem")
     set_conn(monkeypatch, tela_emulator_https.url, tela_emulator_https.api_key, ca_bundle=missing)
-    with pytest.raises(TelaConfigError, match="no-such-ca.pem"):
+    with pytest.raises(TelaConfigError, match=r"no-such-ca\.pem"):
         TelaHook().list_projects()
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", missing)
     set_conn(monkeypatch, tela_emulator_https.url, tela_emulator_https.api_key)

@@ -37,23 +37,23 @@ def everything(pdf: Path) -> dict:
         "model": "gpt-4o", "temperature": 0.2,
         "functions": [{"name": "lookup", "parameters": {"properties": {"q": {"type": "string"}}, "required": ["q"]}}],
     })
-    return dict(
-        canvas_id="canvas-echo",
-        variables={
+    return {
+        "canvas_id": "canvas-echo",
+        "variables": {
             "document": "text", "count": 3, "flag": True,
             "upload": TelaFile(pdf, {"range": [0, 1], "parserType": "tela-pdf-parser"}),
             "url": TelaFile("https://example.com/a.pdf"),
             "inline": TelaFile("data:application/pdf;base64,JVBERi0xLjUK"),
             "many": [TelaFile(PDF, name="one.pdf"), pdf, TelaFile("https://example.com/b.pdf")],
         },
-        messages=[
+        "messages": [
             {"role": "user", "content": "Keep it short."},
             {"role": "assistant", "content": {"type": "text", "text": "How can I help?"}},
             {"role": "user", "content": {"type": "image_url", "image_url": {"url": "https://x/scan.png", "detail": "low"}}},
             {"role": "user", "content": TelaFile(PDF, name="annex.pdf")},
         ],
-        override=override,
-    )
+        "override": override,
+    }
 
 
 def test_every_provider_mode_passes_the_spec(hook, tela_env, pdf):

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_tela.errors import TelaBadResponseError, TelaConfigError
 from airflow_provider_tela._http.responses import validate
+from airflow_provider_tela.errors import TelaBadResponseError, TelaConfigError
 from airflow_provider_tela.models import (
     CanvasRun,
     ChatCompletion,

@@ -80,7 +80,7 @@ def test_a_wait_runs_any_number_of_checks_without_overflow():
 
 
 def test_a_wait_ends_at_its_deadline_exactly():
-    finished, wait, clock, budgets = wait_for(["running"] * 10_000, poll_interval=60, timeout=3 * 3600)
+    finished, _wait, clock, budgets = wait_for(["running"] * 10_000, poll_interval=60, timeout=3 * 3600)
     assert finished.outcome == "timeout" and finished.last_status == "running"
     assert clock.now == 1000.0 + 3 * 3600
     assert all(b is not None and b > 0 for b in budgets)
@@ -104,14 +104,14 @@ def test_every_status_check_gets_only_the_time_left():
 def test_transient_errors_back_off_and_the_wait_goes_on():
     errors = [TelaServerError("502", status_code=502), TelaConnectionError("dropped"),
               TelaRateLimitError("429", status_code=429, retry_after=7)]
-    finished, wait, clock, _ = wait_for(errors + ["running", "succeeded"], poll_interval=10)
+    finished, wait, clock, _ = wait_for([*errors, "running", "succeeded"], poll_interval=10)
     assert finished.outcome == "succeeded" and wait.polls == 5
     assert clock.slept[1:4] == [0.75, 1.5, 7.0]  # jittered backoff, then Retry-After honoured
 
 
 def test_unknown_statuses_are_not_finished_and_logged_once(caplog):
     caplog.set_level(logging.INFO, logger="test")
-    finished, wait, _, _ = wait_for(["queued"] * 500 + ["paused", "running", "succeeded"], poll_interval=5)
+    finished, _wait, _, _ = wait_for(["queued"] * 500 + ["paused", "running", "succeeded"], poll_interval=5)
     assert finished.outcome == "succeeded"
     unknown = [r.message for r in caplog.records if "does not know" in r.message]
     assert len(unknown) == 2 and "'queued'" in unknown[0] and "'paused'" in unknown[1]

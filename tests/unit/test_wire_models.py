@@ -11,6 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from airflow_provider_tela import TelaFile
+from airflow_provider_tela._http.responses import validate
 from airflow_provider_tela.errors import TelaConfigError
 from airflow_provider_tela.inputs import files_in, output_schema_override, placeholder, resolve_variables, variable_kind
 from airflow_provider_tela.models import (
@@ -23,7 +24,6 @@ from airflow_provider_tela.models import (
     PromotedVersion,
     ToolCall,
 )
-from airflow_provider_tela._http.responses import validate
 
 
 def parse_model(model, data, what):
@@ -184,8 +184,8 @@ def test_extra_body_may_not_set_a_managed_field(key: str) -> None:
 
 
 def test_managed_fields_are_the_api_s_names() -> None:
-    assert MANAGED_FIELDS == {"canvas_id", "application_id", "variables", "messages", "override", "stream", "async",
-                              "webhook_url"}
+    assert {"canvas_id", "application_id", "variables", "messages", "override", "stream", "async",
+                              "webhook_url"} == MANAGED_FIELDS
 
 
 @pytest.mark.parametrize("value", [object(), math.nan, {"nested": {1, 2}}])
