@@ -58,3 +58,31 @@ def _in_process_supervisor() -> bool:
     except ImportError:
         return False
     return isinstance(getattr(task_runner, "SUPERVISOR_COMMS", None), InProcessSupervisorComms)
+
+
+def allow_deserialization(cls: type) -> None:
+    """Let XCom deserialize ``cls`` in this process, as ``[core] allowed_deserialization_classes`` would.
+
+    Airflow 3.3 has ``allow_class`` for this; below it, serde keeps the same process-wide set of
+    extra allowed class names (``_extra_allowed``) in ``airflow.sdk.serde`` (3.2) or
+    ``airflow.serialization.serde`` (2.11 to 3.1). If neither is found, add the class to that
+    configuration option by hand.
+    """
+    import importlib
+
+    try:
+        from airflow.sdk.serde import allow_class
+    except ImportError:
+        pass
+    else:
+        allow_class(cls)
+        return
+    for module_name in ("airflow.sdk.serde", "airflow.serialization.serde"):
+        try:
+            serde = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        extra = getattr(serde, "_extra_allowed", None)
+        if isinstance(extra, set):
+            extra.add(f"{cls.__module__}.{cls.__qualname__}")
+            return

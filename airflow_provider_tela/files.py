@@ -231,11 +231,9 @@ class TelaFile:
 
 
 def _allow_in_xcom() -> None:
-    try:
-        from airflow.sdk.serde import allow_class
-    except ImportError:  # older Airflow: add the class to [core] allowed_deserialization_classes
-        return
-    allow_class(TelaFile)
+    from airflow_provider_tela._compat import allow_deserialization
+
+    allow_deserialization(TelaFile)
 
 
 _allow_in_xcom()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from airflow.sdk import ObjectStoragePath, dag, task
+from airflow.providers.common.compat.sdk import ObjectStoragePath, dag, task
 
 from airflow_provider_tela import TelaFile
 

@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -20,8 +19,7 @@ BIN = Path(sys.executable).parent
 DAG_ID = "tela_canvas_step"
 
 
-def start_emulator(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    ready = Path(tempfile.mkdtemp()) / "url"
+def start_emulator(env: dict[str, str], ready: Path) -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "airflow_provider_tela.testing", "--port", "0", "--run-latency", "2",
          "--ready-file", str(ready)],
@@ -46,7 +44,7 @@ def main() -> int:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    emulator, url = start_emulator(env)
+    emulator, url = start_emulator(env, REPO / ".demo" / "emulator-url")
     print(f"Tela emulator at {url}")
     try:
         env["AIRFLOW_CONN_TELA_DEFAULT"] = json.dumps(

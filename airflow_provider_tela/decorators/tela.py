@@ -67,7 +67,9 @@ class _TelaDecoratedOperator(DecoratedOperator, TelaCompletionOperator):
         self.variables = dict(variables)
         if messages is not None:
             self.messages = messages
-        return super().execute(context)
+        # Not DecoratedOperator.execute: it handles multiple outputs (always off here) through an
+        # operator-level xcom_push that Airflow 3.0 does not have.
+        return TelaCompletionOperator.execute(self, context)
 
 
 def tela_task(python_callable: Callable | None = None, **kwargs: Any) -> TaskDecorator:

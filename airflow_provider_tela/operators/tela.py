@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from functools import cached_property
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import BaseOperator, conf
@@ -156,6 +157,13 @@ class TelaCompletionOperator(BaseOperator):
         self.timeout = timeout
         self.durable = durable
         self.on_ambiguous = on_ambiguous
+
+    def render_template(self, content: Any, context: Any, jinja_env: Any = None, seen_oids: Any = None) -> Any:
+        # A Path is a file to upload, not a template. Airflow 3.0 calls any value's ``resolve(context)``
+        # while rendering, which on a Path resolves the file system path (and fails if the file is gone).
+        if isinstance(content, PurePath):
+            return content
+        return super().render_template(content, context, jinja_env, seen_oids)
 
     @cached_property
     def hook(self) -> TelaHook:

@@ -6,6 +6,21 @@ promoted versions) with fault injection and request counters. It deliberately
 imports nothing else from this package and nothing from Airflow.
 """
 
-from .emulator import TelaEmulator
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .emulator import TelaEmulator
 
 __all__ = ["TelaEmulator"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: the pytest plugin imports this package in every pytest run where the provider is
+    # installed, and the emulator (aiohttp, TLS) costs ~0.2 s to import; only a test using it pays.
+    if name == "TelaEmulator":
+        from .emulator import TelaEmulator
+
+        return TelaEmulator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -24,7 +24,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument("--https", action="store_true", help="serve HTTPS with a fresh self-signed certificate")
-    parser.add_argument("--api-key", default=DEFAULT_API_KEY)
+    parser.add_argument("--api-key", default=DEFAULT_API_KEY,
+                        help=f"the key clients must send as Bearer token (default: {DEFAULT_API_KEY})")
     parser.add_argument("--forbidden-key", action="append", default=[], help="a key answered with 403 (repeatable)")
     parser.add_argument("--run-latency", type=float, default=0.2, help="seconds from run creation to its end")
     parser.add_argument("--seed", type=int, default=0, help="seed for rate-based faults")

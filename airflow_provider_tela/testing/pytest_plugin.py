@@ -30,16 +30,20 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from .emulator import TelaEmulator
+if TYPE_CHECKING:  # imported by the fixtures themselves: the plugin costs nothing unless one is used
+    from .emulator import TelaEmulator
 
 CONNECTION_ENV = "AIRFLOW_CONN_TELA_DEFAULT"
 
 
 @pytest.fixture(scope="session")
 def tela_emulator_session() -> Iterator[TelaEmulator]:
+    from .emulator import TelaEmulator
+
     with TelaEmulator() as emulator:
         yield emulator
 
