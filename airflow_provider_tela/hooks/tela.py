@@ -384,5 +384,9 @@ class TelaAsyncHook(BaseHook):
         """One status check, sent once (the wait around it decides about retries)."""
         return await self._send(endpoints.poll_run(run_id), deadline=deadline, retries=False)
 
-    async def submit_request(self, request: CompletionRequest, *, deadline: Deadline = NEVER) -> CanvasRun:
-        return await self._send(endpoints.submit(request), deadline=deadline)
+    async def submit_request(
+        self, request: CompletionRequest, *, deadline: Deadline = NEVER, retries: bool = True
+    ) -> CanvasRun:
+        """Submit a validated request. ``retries=False`` sends it once: a caller with its own retry
+        policy (the batch engine, which throttles all its submissions) sees every refusal."""
+        return await self._send(endpoints.submit(request), deadline=deadline, retries=retries)
