@@ -89,7 +89,9 @@ class Location:
         """The entries of a folder, sorted by name; none when the folder does not exist."""
         try:
             entries = list(self._path.iterdir())
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # object storage says the latter for a missing folder
+            if self._path.exists():
+                raise
             return []
         return sorted((Location(entry) for entry in entries), key=lambda loc: loc.name)
 

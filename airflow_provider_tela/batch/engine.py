@@ -94,15 +94,16 @@ async def _records(source: Any) -> AsyncIterator[Record]:
 class BatchEngine:
     """Runs one plan to its end (``run``) and returns the manifest."""
 
-    def __init__(self, plan: BatchPlan, hook: Any, log: logging.Logger | Any, *, stop_grace: float = STOP_GRACE) -> None:
+    def __init__(self, plan: BatchPlan, hook: Any, log: logging.Logger | Any, *, stop_grace: float = STOP_GRACE,
+                 policy: RetryPolicy | None = None) -> None:
         self.plan = plan
         self.hook = hook
         self.log = log
         self.quiet = _Quiet(log)
         self.stop_grace = stop_grace
         self.limiter = AdaptiveLimiter(plan.concurrency)
-        self.estimate = DurationEstimate(seconds=min(0.25, plan.poll_interval))
-        self.policy = RetryPolicy()
+        self.estimate = DurationEstimate()
+        self.policy = policy or RetryPolicy()  # backoff after refused submissions (no Retry-After)
         self.stop_reason: str | None = None
         self.fatal: BaseException | None = None
         self.resumed: dict[str, int] = {}
@@ -270,7 +271,11 @@ class BatchEngine:
             if not await self.limiter.ready_to_send(deadline):
                 self._row(index, "failed", error="Tela kept refusing submissions (Retry-After) past the record's timeout")
                 return None
-            await self.ledger.commit(["i", index])
+            try:
+                await self.ledger.commit(["i", index])
+            except asyncio.CancelledError:
+                self.ledger.append(["x", index])  # stopping before the POST was sent: nothing to fear
+                raise
             sent_at = time.monotonic()
             try:
                 run = await self._post(index, request, deadline)
@@ -329,17 +334,24 @@ class BatchEngine:
         wait = RunWait(run_id, poll_interval=self.plan.poll_interval, deadline=deadline, first_poll_at=first_check_at,
                        first_delay=self.estimate.check_delay())
         last_active: list[float] = []
+        clean = True  # a check that failed delays the next one: such a wait says nothing of the duration
 
         async def check(budget: float | None) -> Any:
-            run = await self.hook.poll_run(run_id, deadline=Deadline.after(budget))
+            nonlocal clean
+            try:
+                run = await self.hook.poll_run(run_id, deadline=Deadline.after(budget))
+            except TelaError:
+                clean = False
+                raise
             if not is_terminal(run.status):
                 last_active[:] = [time.monotonic()]
             return run
 
         finished = await adrive(wait, check, clock=time.monotonic, log=self.quiet)
-        if sent_at is not None and finished.outcome in ("succeeded", "failed"):
+        if clean and sent_at is not None and finished.outcome in ("succeeded", "failed"):
             now = time.monotonic()
-            self.estimate.observe(now - sent_at, last_active[0] - sent_at if last_active else None)
+            self.estimate.observe(now - sent_at, last_active[0] - sent_at if last_active else None,
+                                  finished.run.usage.get("duration"))
         return finished
 
     # --- rows ---------------------------------------------------------------------------------------

@@ -56,15 +56,20 @@ class Progress:
 class DurationEstimate:
     """How long this batch's runs take (a moving average), to check each run when it is likely done.
 
-    A check that finds the run over only bounds its duration from above, so the estimate moves a
-    little below it; a run found active then over lies between the two checks, so the midpoint is
-    taken. The estimate settles just around the runs' duration: most runs are seen over at the
-    first or second check, tens of milliseconds after they ended, without a stream of checks.
+    Each finished run bounds its duration: it ended after the last check that found it active (if
+    any) and before the check that found it over. The duration Tela reports for the run is taken when
+    it lies within those bounds (a value in other units, or measuring something else, does not);
+    otherwise the midpoint of the bounds, or, when the first check already found the run over, a
+    value below that check. The first check then comes just after most runs ended: one check per run
+    in the common case, and a few tens of milliseconds of delay, without a stream of checks.
     """
 
-    seconds: float = 0.25
+    seconds: float = 0.1
     weight: float = 0.2
     floor: float = 0.01
+    # Aim a little after the reported end: the check must reach Tela once the run is over.
+    margin: float = 0.005
+    slack: float = 1.02
 
     def first_check_in(self) -> float:
         return self.seconds
@@ -73,9 +78,13 @@ class DurationEstimate:
         """The first pause between checks once a run was found active (it doubles from there)."""
         return max(0.02, self.seconds / 10)
 
-    def observe(self, seen_over_after: float, last_seen_active_after: float | None) -> None:
-        if last_seen_active_after is None:
-            sample = 0.9 * seen_over_after
+    def observe(self, seen_over_after: float, last_seen_active_after: float | None,
+                reported: float | None = None) -> None:
+        lower = last_seen_active_after or 0.0
+        if isinstance(reported, (int, float)) and lower <= reported <= seen_over_after:
+            sample = reported * self.slack + self.margin
+        elif last_seen_active_after is None:
+            sample = 0.8 * seen_over_after
         else:
             sample = (last_seen_active_after + seen_over_after) / 2
         self.seconds = max(self.floor, self.seconds + self.weight * (sample - self.seconds))

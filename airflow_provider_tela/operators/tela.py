@@ -92,10 +92,14 @@ class TelaCompletionOperator(BaseOperator):
         version (missing required, unknown, text given for a file); needs ``canvas_id``.
     :param stream: consume the answer as a stream in the worker (``deferrable=False`` only), logging
         it as it grows; returns the final content like the other modes, durable like them.
+    :param output_path: write the content as a JSON file there (a local path, an object-storage URL
+        or an ``ObjectStoragePath``; templated) and return the file's URI instead of the content, so
+        that big outputs never land in the metadata database.
     """
 
     template_fields: Sequence[str] = (
         "canvas_id", "application_id", "variables", "messages", "override", "webhook_url", "extra_body",
+        "output_path",
     )
     template_fields_renderers = {"variables": "json", "messages": "json", "override": "json", "extra_body": "json"}
     ui_color = "#e8e2fb"
@@ -120,6 +124,7 @@ class TelaCompletionOperator(BaseOperator):
         output_schema: Any = None,
         validate_variables: bool = False,
         stream: bool = False,
+        output_path: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -152,6 +157,7 @@ class TelaCompletionOperator(BaseOperator):
         self.timeout = timeout
         self.durable = durable
         self.on_ambiguous = on_ambiguous
+        self.output_path = output_path
 
     @cached_property
     def hook(self) -> TelaHook:
@@ -341,6 +347,11 @@ class TelaCompletionOperator(BaseOperator):
         from airflow_provider_tela._results import finish, output_check
 
         result = finish(context, run_id, usage, content, self.log, output_check(self.output_schema))
+        if self.output_path:
+            from airflow_provider_tela._storage import write_json_output
+
+            result = write_json_output(self.output_path, result)
+            self.log.info("Tela run %s: content written to %s", run_id, result)
         if durable is not None:
             durable.ended()
         return result

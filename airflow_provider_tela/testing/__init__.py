@@ -6,6 +6,7 @@ promoted versions) with fault injection and request counters. It deliberately
 imports nothing else from this package and nothing from Airflow.
 """
 
+from .canvases import RunFailed
 from .emulator import TelaEmulator
 
-__all__ = ["TelaEmulator"]
+__all__ = ["RunFailed", "TelaEmulator"]
