@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_tela.batch.plan import BatchPlan
+    from airflow_provider_tela.hooks.tela import TelaAsyncHook
 
 ON_AMBIGUOUS = ("mark", "resubmit", "fail")
 RECORDS_FILE = "records.jsonl"
@@ -226,11 +227,16 @@ class TelaBatchOperator(BaseOperator):
 
         return check
 
-    async def _run(self, plan: BatchPlan) -> dict[str, Any]:
-        from airflow_provider_tela.batch.engine import BatchEngine
+    def async_hook(self) -> TelaAsyncHook:
+        """The client the batch runs with in the worker (created when the task runs)."""
         from airflow_provider_tela.hooks.tela import TelaAsyncHook
 
-        async with TelaAsyncHook(self.tela_conn_id) as hook:
+        return TelaAsyncHook(self.tela_conn_id)
+
+    async def _run(self, plan: BatchPlan) -> dict[str, Any]:
+        from airflow_provider_tela.batch.engine import BatchEngine
+
+        async with self.async_hook() as hook:
             return await BatchEngine(plan, hook, self.log).run()
 
     def _defer(self, plan: BatchPlan) -> None:
