@@ -183,7 +183,10 @@ class BatchEngine:
                 continue
             if self.stop_reason is None:
                 await self.limiter.acquire()
-                if self.stop_reason is None and self.fatal is None:
+                if self.fatal is not None:  # stopping: this record is left as it is, for a retry
+                    self.limiter.release()
+                    return True
+                if self.stop_reason is None:
                     self._start(self._submit_and_wait(record, resubmit=status == INTENT))
                     started += 1
                     if started < self.plan.concurrency:
@@ -339,7 +342,7 @@ class BatchEngine:
         async def check(budget: float | None) -> Any:
             nonlocal clean
             try:
-                run = await self.hook.poll_run(run_id, deadline=Deadline.after(budget))
+                run = await self.hook.poll_run(run_id, deadline=Deadline.after(budget), cached=False)
             except TelaError:
                 clean = False
                 raise

@@ -380,9 +380,10 @@ class TelaAsyncHook(BaseHook):
     async def get_run(self, run_id: str, *, deadline: Deadline = NEVER) -> CanvasRun:
         return await self._send(endpoints.get_run(run_id), deadline=deadline)
 
-    async def poll_run(self, run_id: str, *, deadline: Deadline = NEVER) -> CanvasRun | RunProgress:
-        """One status check, sent once (the wait around it decides about retries)."""
-        return await self._send(endpoints.poll_run(run_id), deadline=deadline, retries=False)
+    async def poll_run(self, run_id: str, *, deadline: Deadline = NEVER, cached: bool = True) -> CanvasRun | RunProgress:
+        """One status check, sent once (the wait around it decides about retries). ``cached=False``
+        for a run checked about once: its request is then not kept for the next check."""
+        return await self._send(endpoints.poll_run(run_id, cached=cached), deadline=deadline, retries=False)
 
     async def submit_request(
         self, request: CompletionRequest, *, deadline: Deadline = NEVER, retries: bool = True
