@@ -261,11 +261,11 @@ from airflow_provider_tela.operators.tela import TelaCompletionOperator
 N, C = {n}, {concurrency}
 with DAG("bench_mapped", schedule=None, start_date=datetime(2026, 1, 1), max_active_tasks=C, max_active_runs=1):
     TelaCompletionOperator.partial(
-        task_id="enrich", canvas_id="canvas-echo", variables_template=None, deferrable=False, poll_interval=1,
+        task_id="enrich", canvas_id="canvas-echo", deferrable=False, poll_interval=1,
         max_active_tis_per_dag=C, durable=True,
     ).expand(variables=[{{"document": f"customer review {{i}}: the parcel arrived on time", "language": "en"}}
                         for i in range(N)])
-'''.replace("variables_template=None, ", "")
+'''
 
 BATCH_DAG = '''
 from datetime import datetime

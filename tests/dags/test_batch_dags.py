@@ -262,3 +262,22 @@ def test_the_single_run_operator_writes_its_content_to_output_path(quick, tmp_pa
     assert uri == str(tmp_path / f"t_output_path_{deferrable}" / "content.json")
     assert json.loads(Path(uri).read_text())["variables"] == {"document": "big"}
     assert values[("canvas", -1, "usage")]["output_tokens"] > 0
+
+
+def test_the_nightly_example_enriches_the_days_file_from_object_storage(quick, tmp_path, monkeypatch):
+    import importlib.util
+
+    monkeypatch.setenv("TELA_NIGHTLY_DATA_URL", tmp_path.as_uri() + "/")
+    example = Path(__file__).resolve().parents[2] / "example_dags" / "tela_nightly_enrichment.py"
+    spec = importlib.util.spec_from_file_location("tela_nightly_example", example)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    dag_run = run_dag(module.tela_nightly_enrichment())
+    assert task_states(dag_run) == {"sample_input": "success", "enrich": "success", "report": "success"}
+    values = xcoms(dag_run)
+    manifest = values[("enrich", -1, "return_value")]
+    assert manifest["succeeded"] == manifest["total"] == 25 and quick.stats()["runs_created"] == 25
+    assert values[("report", -1, "return_value")] == {"example sentiment": 25}  # the emulator fills the schema
+    ds = dag_run.logical_date.strftime("%Y-%m-%d")
+    assert manifest["output_uri"] == f"{tmp_path.as_uri()}/out/{ds}/results.jsonl"
+    assert (tmp_path / "in" / f"{ds}.jsonl").exists()
