@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-fast bench emulator clean
+.PHONY: venv demo test test-fast bench bench-batch emulator clean
 
 venv: $(STAMP)
 
@@ -24,6 +24,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/triggers.py
 	$(BIN)/python benchmarks/parse_cost.py
+
+# TelaBatchOperator: speed against the bound, mapped tasks on a real deployment, memory at scale (~1 hour)
+bench-batch: $(STAMP)
+	$(BIN)/python benchmarks/batch.py
 
 emulator: $(STAMP)
 	$(BIN)/tela-emulator --port 8765

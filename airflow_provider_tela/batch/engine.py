@@ -130,6 +130,8 @@ class BatchEngine:
                 "without a recorded answer (on_ambiguous=%r)", plan.state_uri, self.progress.done, len(in_flight),
                 state.count(INTENT), plan.on_ambiguous,
             )
+        self.log.info("Tela batch: %d records, up to %d at a time; ledger and parts in %s", plan.total,
+                      plan.concurrency, plan.state_uri)
         self._check_budget()
         await self.hook.transport()  # resolve the connection once, not in each of the first requests
         reporter = asyncio.ensure_future(self._report())
@@ -144,9 +146,15 @@ class BatchEngine:
             reporter.cancel()
             self.ledger.close()
         self.log.info("%s", self.progress.line(time.monotonic()))
-        await asyncio.to_thread(
-            merge_parts, plan.state_dir, [entry[1] for entry in self.ledger.state.parts], plan.results, plan.total
-        )
+        try:
+            await asyncio.to_thread(
+                merge_parts, plan.state_dir, [entry[1] for entry in self.ledger.state.parts], plan.results, plan.total
+            )
+        except OSError as exc:
+            raise TelaBatchStateError(
+                f"Could not write {plan.results.uri} ({type(exc).__name__}: {exc}); every row is kept in the "
+                f"batch's parts under {plan.state_uri}, and a retry merges them again without resubmitting."
+            ) from None
         return self.manifest()
 
     async def _schedule(self, initial: bytes, in_flight: dict[int, str]) -> None:

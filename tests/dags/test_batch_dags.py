@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from airflow.sdk import DAG, ObjectStoragePath, task
+from airflow.providers.common.compat.sdk import ObjectStoragePath
+from airflow.sdk import DAG, task
 from airflow_state import run_dag, task_states, xcoms
 
 from airflow_provider_tela import TelaBatchOperator
