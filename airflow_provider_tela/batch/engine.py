@@ -86,7 +86,13 @@ def _refused(error: TelaError) -> bool:
 async def _records(source: Any) -> AsyncIterator[Record]:
     """The records, read in chunks in a thread (reading a file or object storage blocks)."""
     iterator: Iterator[Record] = iter_records(source)
-    while chunk := await asyncio.to_thread(lambda: list(islice(iterator, READ_CHUNK))):
+    while True:
+        try:
+            chunk = await asyncio.to_thread(lambda: list(islice(iterator, READ_CHUNK)))
+        except TelaConfigError as exc:  # read fine before the batch began: a retry resumes it, never fatal
+            raise TelaBatchStateError(f"The records could not be read again while the batch ran: {exc}") from None
+        if not chunk:
+            return
         for record in chunk:
             yield record
 
@@ -133,9 +139,9 @@ class BatchEngine:
         self.log.info("Tela batch: %d records, up to %d at a time; ledger and parts in %s", plan.total,
                       plan.concurrency, plan.state_uri)
         self._check_budget()
-        await self.hook.transport()  # resolve the connection once, not in each of the first requests
         reporter = asyncio.ensure_future(self._report())
         try:
+            await self.hook.transport()  # resolve the connection once, not in each of the first requests
             await self._schedule(self.ledger.initial, in_flight)
             await self.writer.commit()
             await self.ledger.flush()
