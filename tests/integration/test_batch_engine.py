@@ -265,3 +265,28 @@ async def test_a_kill_at_any_write_leaves_at_most_concurrency_ambiguous_and_noth
     assert max(created.values()) == 1  # no record submitted twice
     rows = rows_of(plan)
     assert all(created[f"doc {row['index']}"] == 1 for row in rows if row["status"] == "succeeded")
+
+
+async def test_the_key_is_nowhere_in_the_batch_files(fast, tmp_path):
+    def content(run_input):
+        if run_input.variables.get("document", "").endswith("1"):
+            raise RunFailed(f"refused: {run_input.variables}")
+        return {"ok": True}
+
+    fast.add_canvas("canvas-picky", content=content, variables=[{"name": "document", "required": True}])
+    records = documents(12) + [{"other": "no document: Tela answers 400"}]
+    plan = make_plan(tmp_path, records, canvas="canvas-picky")
+    manifest = await run_engine(plan)
+    assert manifest["failed"] == 3 and manifest["succeeded"] == 10
+    files = [path for path in tmp_path.rglob("*") if path.is_file()]
+    assert len(files) >= 5  # records, plan, ledger, part, results
+    assert all(fast.api_key.encode() not in path.read_bytes() for path in files)
+
+
+async def test_a_retry_after_past_the_records_timeout_fails_them_without_waiting(fast, tmp_path):
+    fast.add_fault("429", method="POST", path=COMPLETIONS, count=1, retry_after=3600)
+    plan = make_plan(tmp_path, documents(3), concurrency=1, timeout=30.0)
+    manifest = await run_engine(plan)
+    rows = rows_of(plan)
+    assert manifest["failed"] == 3 and fast.stats()["runs_created"] == 0
+    assert "Retry-After" in rows[1]["error"] and "429" in rows[0]["error"]
