@@ -18,7 +18,7 @@ COMPAT_NEWEST_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12.*/bi
 COMPAT_TESTS ?= tests/compat tests/dags
 COMPAT_PYTEST_ARGS ?= -q --timeout=300 --timeout-method=thread --continue-on-collection-errors
 
-.PHONY: venv demo test test-default lint bench emulator clean test-compat compat-venvs test-compat-newest-python
+.PHONY: venv demo test test-default lint bench bench-batch emulator clean test-compat compat-venvs test-compat-newest-python
 # (test-compat-<version> and compat-venv-<version> are pattern rules: GNU make skips pattern rules for
 # targets marked .PHONY, so they are not listed; no file of those names is ever made.)
 
@@ -51,6 +51,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/triggers.py
 	$(BIN)/python benchmarks/parse_cost.py
+
+# TelaBatchOperator: speed against the bound, mapped tasks on a real deployment, memory at scale (~1 hour)
+bench-batch: $(STAMP)
+	$(BIN)/python benchmarks/batch.py
 
 emulator: $(STAMP)
 	$(BIN)/tela-emulator --port 8765

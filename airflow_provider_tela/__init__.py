@@ -59,7 +59,7 @@ CONNECTION_EXTRAS: dict = {
     },
 }
 
-__all__ = ["TelaFile", "get_provider_info"]
+__all__ = ["TelaBatchOperator", "TelaFile", "get_provider_info"]
 
 
 def __getattr__(name: str) -> object:
@@ -68,6 +68,10 @@ def __getattr__(name: str) -> object:
         from airflow_provider_tela.files import TelaFile
 
         return TelaFile
+    if name == "TelaBatchOperator":
+        from airflow_provider_tela.operators.batch import TelaBatchOperator
+
+        return TelaBatchOperator
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -86,9 +90,13 @@ def get_provider_info() -> dict:
             }
         ],
         "hooks": [{"integration-name": "Tela", "python-modules": [_HOOKS]}],
-        "operators": [{"integration-name": "Tela", "python-modules": ["airflow_provider_tela.operators.tela"]}],
+        "operators": [{"integration-name": "Tela", "python-modules": [
+            "airflow_provider_tela.operators.tela", "airflow_provider_tela.operators.batch",
+        ]}],
         "sensors": [{"integration-name": "Tela", "python-modules": ["airflow_provider_tela.sensors.tela"]}],
-        "triggers": [{"integration-name": "Tela", "python-modules": ["airflow_provider_tela.triggers.tela"]}],
+        "triggers": [{"integration-name": "Tela", "python-modules": [
+            "airflow_provider_tela.triggers.tela", "airflow_provider_tela.triggers.batch",
+        ]}],
         "task-decorators": [{"name": "tela", "class-name": "airflow_provider_tela.decorators.tela.tela_task"}],
         "connection-types": [
             {

@@ -158,6 +158,16 @@ class TelaTimeoutError(TelaError):
         self.last_status = last_status
 
 
+class TelaBatchStateError(TelaError):
+    """A batch's state (ledger, results parts, plan) could not be read or written. Nothing is assumed
+    from state that cannot be read: a retry reads it again instead of resubmitting records."""
+
+
+class TelaBatchFailedError(TelaError, _Fatal):
+    """More records of a batch failed than ``max_failed_fraction`` allows (or ``on_ambiguous="fail"``
+    stopped it). Every row is written before it is raised; a retry would find the same rows."""
+
+
 def detached(error: TelaError) -> TelaError:
     """``error`` without the exceptions it was raised from, ready to be raised again.
 
@@ -178,6 +188,7 @@ _BY_NAME: dict[str, type[TelaError]] = {
         TelaError, TelaConfigError, TelaConnectionError, TelaTLSError, TelaRunMayExistError,
         TelaAmbiguousRunError, TelaBadResponseError, TelaAPIError, TelaClientError, TelaBadRequestError,
         TelaAuthenticationError, TelaPermissionError, TelaNotFoundError, TelaRateLimitError, TelaServerError,
+        TelaBatchStateError, TelaBatchFailedError,
     )
 }
 

@@ -48,11 +48,15 @@ def completion(request: CompletionRequest) -> ApiCall:
     return ApiCall("POST", COMPLETIONS_PATH, json=request.to_payload(), creates_run=True, stream=request.stream)
 
 
+def run_status(run_id: str) -> ApiCall:
+    return ApiCall("GET", f"{COMPLETIONS_PATH}/{_path_segment(run_id, 'run_id')}")
+
+
 @lru_cache(maxsize=65536)
 def get_run(run_id: str) -> ApiCall:
     # Cached: a trigger polls the same run for hours; the call never changes. Sized above the
     # number of runs one triggerer waits for, since polls come round robin and LRU would thrash.
-    return ApiCall("GET", f"{COMPLETIONS_PATH}/{_path_segment(run_id, 'run_id')}")
+    return run_status(run_id)
 
 
 def create_file() -> ApiCall:

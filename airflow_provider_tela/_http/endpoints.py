@@ -96,13 +96,15 @@ def get_run(run_id: str) -> Endpoint[CanvasRun]:
     )
 
 
-def poll_run(run_id: str) -> Endpoint[CanvasRun | RunProgress]:
+def poll_run(run_id: str, *, cached: bool = True) -> Endpoint[CanvasRun | RunProgress]:
     """A status check: just id and status while the run is active, the whole run once it ended.
 
     Most polls find the run still active; validating the whole object each time (inputs, raw
-    input, variables) would cost the triggerer more CPU than the request itself.
+    input, variables) would cost the triggerer more CPU than the request itself. ``cached=False``
+    builds the request afresh: for a run checked about once (a batch's), a cache entry would only
+    hold memory.
     """
-    call = calls.get_run(run_id)
+    call = calls.get_run(run_id) if cached else calls.run_status(run_id)
 
     def parse(body: bytes, secrets: tuple[str, ...]) -> CanvasRun | RunProgress:
         progress = _same_run(run_id, decode_model(call, RunProgress, body, secrets, f"run {run_id}"))

@@ -409,9 +409,16 @@ class TelaAsyncHook(BaseHook):
     async def get_run(self, run_id: str, *, deadline: Deadline = NEVER) -> CanvasRun:
         return await self._send(endpoints.get_run(run_id), deadline=deadline)
 
-    async def poll_run(self, run_id: str, *, deadline: Deadline = NEVER) -> CanvasRun | RunProgress:
-        """One status check, sent once (the wait around it decides about retries)."""
-        return await self._send(endpoints.poll_run(run_id), deadline=deadline, retries=False)
+    async def poll_run(
+        self, run_id: str, *, deadline: Deadline = NEVER, cached: bool = True
+    ) -> CanvasRun | RunProgress:
+        """One status check, sent once (the wait around it decides about retries). ``cached=False``
+        for a run checked about once: its request is then not kept for the next check."""
+        return await self._send(endpoints.poll_run(run_id, cached=cached), deadline=deadline, retries=False)
 
-    async def submit_request(self, request: CompletionRequest, *, deadline: Deadline = NEVER) -> CanvasRun:
-        return await self._send(endpoints.submit(request), deadline=deadline)
+    async def submit_request(
+        self, request: CompletionRequest, *, deadline: Deadline = NEVER, retries: bool = True
+    ) -> CanvasRun:
+        """Submit a validated request. ``retries=False`` sends it once: a caller with its own retry
+        policy (the batch engine, which throttles all its submissions) sees every refusal."""
+        return await self._send(endpoints.submit(request), deadline=deadline, retries=retries)

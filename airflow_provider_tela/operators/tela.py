@@ -93,10 +93,14 @@ class TelaCompletionOperator(BaseOperator):
         version (missing required, unknown, text given for a file); needs ``canvas_id``.
     :param stream: consume the answer as a stream in the worker (``deferrable=False`` only), logging
         it as it grows; returns the final content like the other modes, durable like them.
+    :param output_path: write the content as a JSON file there (a local path, an object-storage URL
+        or an ``ObjectStoragePath``; templated) and return the file's URI instead of the content, so
+        that big outputs never land in the metadata database.
     """
 
     template_fields: Sequence[str] = (
         "canvas_id", "application_id", "variables", "messages", "override", "webhook_url", "extra_body",
+        "output_path",
     )
     template_fields_renderers: ClassVar[dict[str, str]] = {
         "variables": "json", "messages": "json", "override": "json", "extra_body": "json",
@@ -123,6 +127,7 @@ class TelaCompletionOperator(BaseOperator):
         output_schema: Any = None,
         validate_variables: bool = False,
         stream: bool = False,
+        output_path: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -157,6 +162,7 @@ class TelaCompletionOperator(BaseOperator):
         self.timeout = timeout
         self.durable = durable
         self.on_ambiguous = on_ambiguous
+        self.output_path = output_path
 
     def render_template(self, content: Any, context: Any, jinja_env: Any = None, seen_oids: Any = None) -> Any:
         # A Path is a file to upload, not a template. Airflow 3.0 calls any value's ``resolve(context)``
@@ -373,6 +379,11 @@ class TelaCompletionOperator(BaseOperator):
         from airflow_provider_tela._results import finish, output_check
 
         result = finish(context, run_id, usage, content, self.log, output_check(self.output_schema))
+        if self.output_path:
+            from airflow_provider_tela._storage import write_json_output
+
+            result = write_json_output(self.output_path, result)
+            self.log.info("Tela run %s: content written to %s", run_id, result)
         if durable is not None:
             durable.ended()
         return result

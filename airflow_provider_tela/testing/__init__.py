@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .canvases import RunFailed
     from .emulator import TelaEmulator
 
-__all__ = ["TelaEmulator"]
+__all__ = ["RunFailed", "TelaEmulator"]
 
 
 def __getattr__(name: str) -> Any:
@@ -23,4 +24,8 @@ def __getattr__(name: str) -> Any:
         from .emulator import TelaEmulator
 
         return TelaEmulator
+    if name == "RunFailed":
+        from .canvases import RunFailed
+
+        return RunFailed
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

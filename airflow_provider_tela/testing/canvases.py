@@ -53,6 +53,11 @@ class CanvasVariable:
         }
 
 
+class RunFailed(Exception):
+    """Raised by a canvas's content function: that run ends ``failed``, the message being its reason
+    (a canvas that fails for some inputs only, e.g. one record of a batch)."""
+
+
 @dataclass(frozen=True)
 class RunInput:
     """What a canvas sees: variables with files already resolved (size, sha256, ...)."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from .canvases import Canvas, RunInput
+from .canvases import DEFAULT_FAILURE_REASON, Canvas, RunFailed, RunInput
 
 Mode = Literal["sync", "async", "webhook", "stream"]
 
@@ -155,7 +155,11 @@ def execute(run_id: str, canvas: Canvas, request: CompletionRequest, resolved: M
         run.failure = canvas.failure
         return run
     run_input = RunInput(canvas.id, resolved, request.messages, request.override)
-    run.content, run.structured = canvas.render(run_input)
+    try:
+        run.content, run.structured = canvas.render(run_input)
+    except RunFailed as exc:
+        run.failure = str(exc) or DEFAULT_FAILURE_REASON
+        return run
     run.output_tokens = _tokens(run.content)
     return run
 

@@ -167,4 +167,5 @@ def test_all_example_dags_parse_cleanly():
 
     bag = DagBag(dag_folder=str(REPO / "example_dags"))
     assert bag.import_errors == {}
-    assert {"tela_canvas_step", "tela_enrichment", "tela_production_pipeline", "tela_documents_from_storage"} <= set(bag.dag_ids)
+    assert {"tela_canvas_step", "tela_enrichment", "tela_production_pipeline", "tela_documents_from_storage",
+            "tela_nightly_enrichment"} <= set(bag.dag_ids)

@@ -26,7 +26,21 @@ def test_variables_must_be_a_mapping():
 def test_template_fields():
     assert set(TelaCompletionOperator.template_fields) == {
         "canvas_id", "application_id", "variables", "messages", "override", "webhook_url", "extra_body",
+        "output_path",
     }
+
+
+def test_importing_the_batch_operator_from_the_package_builds_no_client():
+    code = (
+        "import sys, airflow.sdk\n"
+        "from airflow_provider_tela import TelaBatchOperator\n"
+        "TelaBatchOperator(task_id='t', canvas_id='c', records=[], output_path='/tmp/x')\n"
+        "heavy = [m for m in sys.modules if m.startswith(('airflow_provider_tela.batch', 'airflow_provider_tela.hooks',"
+        " 'airflow_provider_tela.models', 'airflow_provider_tela._http'))]\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
 
 
 def test_importing_operator_and_sensor_builds_no_client():

@@ -1,0 +1,152 @@
+"""Where the provider reads and writes files: a local path, or any ObjectStoragePath (``s3://``, ``gs://``,
+``file://`` ...), behind one small interface.
+
+Every method blocks (object storage is network I/O): code running in an event loop calls them through
+``asyncio.to_thread``. Local paths get what only they can do well: appending to a file, and atomic
+replacement (write a temporary file, then rename). Object storage has neither; callers that need an
+append-only log write small objects instead (see ``batch.ledger``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path, PurePath
+from typing import IO, Any
+
+from airflow_provider_tela.errors import TelaConfigError
+
+
+def is_object_storage_path(value: Any) -> bool:
+    # By name, so that importing this module does not import Airflow's ObjectStoragePath.
+    return any(cls.__name__ == "ObjectStoragePath" for cls in type(value).__mro__)
+
+
+class Location:
+    """A file or folder. ``uri`` round-trips through ``Location.parse`` (the storage connection id is
+    part of an ObjectStoragePath's string form), so a location can be stored in a plan file."""
+
+    __slots__ = ("_path",)
+
+    def __init__(self, path: Path | Any) -> None:
+        self._path = path
+
+    @classmethod
+    def parse(cls, value: str | PurePath | Any, conn_id: str | None = None) -> Location:
+        """A local path (str or Path), an object-storage URL (``scheme://...``) or an ObjectStoragePath."""
+        if isinstance(value, Location):
+            return value
+        if is_object_storage_path(value):
+            return cls(value)
+        if isinstance(value, PurePath):
+            return cls(Path(value))
+        if not isinstance(value, str) or not value.strip():
+            raise TelaConfigError(f"expected a path or URL, got {value!r}")
+        if "://" in value:
+            from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+            return cls(ObjectStoragePath(value, conn_id=conn_id))
+        return cls(Path(value).expanduser())
+
+    @property
+    def is_local(self) -> bool:
+        """A plain local path (which can be appended to and renamed atomically)."""
+        return isinstance(self._path, Path)
+
+    @property
+    def uri(self) -> str:
+        return str(self._path)
+
+    @property
+    def name(self) -> str:
+        return self._path.name
+
+    def child(self, *names: str) -> Location:
+        path = self._path
+        for name in names:
+            path = path / name
+        return Location(path)
+
+    def __repr__(self) -> str:
+        return f"Location({self.uri!r})"
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        return self._path.exists()
+
+    @contextmanager
+    def open_read(self) -> Iterator[IO[bytes]]:
+        with self._path.open("rb") as stream:
+            yield stream
+
+    def read_bytes(self) -> bytes:
+        with self.open_read() as stream:
+            return stream.read()
+
+    def children(self) -> list[Location]:
+        """The entries of a folder, sorted by name; none when the folder does not exist."""
+        try:
+            entries = list(self._path.iterdir())
+        except (FileNotFoundError, NotADirectoryError):  # object storage says the latter for a missing folder
+            if self._path.exists():
+                raise
+            return []
+        return sorted((Location(entry) for entry in entries), key=lambda loc: loc.name)
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def make_parents(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+
+    @contextmanager
+    def open_write(self) -> Iterator[IO[bytes]]:
+        """Write the whole file; readers see the old content or the new one, never a part of it.
+
+        Local: a temporary file beside it, renamed over it on success. Object storage: one upload
+        (multipart for big files), which becomes visible only when it completes.
+        """
+        self.make_parents()
+        if not self.is_local:
+            with self._path.open("wb") as stream:
+                yield stream
+            return
+        fd, temporary = tempfile.mkstemp(prefix=f".{self.name}.", dir=self._path.parent)
+        try:
+            with os.fdopen(fd, "wb") as stream:
+                yield stream
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temporary, self._path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    def write_bytes(self, data: bytes) -> None:
+        with self.open_write() as stream:
+            stream.write(data)
+
+    def append(self, data: bytes) -> None:
+        """Append and make durable (local paths only: object storage cannot append)."""
+        if not self.is_local:
+            raise TypeError(f"{self.uri} is in object storage, which cannot append")
+        self.make_parents()
+        with open(self._path, "ab") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+
+    def delete(self) -> None:
+        with suppress(FileNotFoundError):
+            self._path.unlink()
+
+
+def write_json_output(target: str | PurePath | Any, content: Any, conn_id: str | None = None) -> str:
+    """Write ``content`` as a JSON file at ``target``; return the file's URI (what goes to XCom instead)."""
+    import json
+
+    location = Location.parse(target, conn_id)
+    location.write_bytes(json.dumps(content, ensure_ascii=False, default=str).encode())
+    return location.uri

@@ -1,0 +1,440 @@
+"""The batch engine: every record of a plan submitted once, waited for, and written as a row.
+
+One asyncio engine, two drivers: the operator runs it with ``asyncio.run`` in the worker, or defers
+to ``TelaBatchTrigger``, which runs it in the triggerer's event loop. Nothing here blocks the loop:
+reading records, writing parts and the ledger, and merging run in threads.
+
+Per record, within its own ``timeout`` (counted from its first submission attempt):
+
+1. wait for a concurrency slot (``AdaptiveLimiter``) and for any Retry-After pause;
+2. make its intent durable in the ledger, then POST it once (``retries=False``): a refusal Tela did
+   not act on (429, 503, 408, not sent) is retried by this engine after Retry-After or the transport's
+   backoff, and shrinks the concurrency window; an answer that may hide a run (500, 502, 504, a cut
+   connection) follows ``on_ambiguous``; a 400/422 fails the record; a 401/403/404/TLS failure or a
+   redirect ends the batch (every record would meet it);
+3. record the run id (group commit) and wait for the run with the same ``RunWait`` machine as the
+   single-run operator, first checking it when runs of this batch are usually done;
+4. buffer its row; rows are committed as sorted parts and merged into ``results.jsonl`` at the end.
+
+Stopping (the trigger cancelled, the worker interrupted, a fatal error): POSTs in flight are given a
+few seconds to answer so their run ids are recorded, buffered rows are committed, the ledger is
+flushed; then the stop goes on. A killed process skips all that and loses nothing either: at most
+``concurrency`` records are left with an intent and no run id (ambiguous), everything else is
+re-attached or already done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from itertools import islice
+from typing import Any
+
+from airflow_provider_tela._http.deadline import Deadline
+from airflow_provider_tela._http.retry import RetryPolicy
+from airflow_provider_tela._wait import Finished, RunWait, adrive
+from airflow_provider_tela.batch.ledger import DONE, INTENT, SUBMITTED, Ledger, durable
+from airflow_provider_tela.batch.limiter import AdaptiveLimiter
+from airflow_provider_tela.batch.plan import BatchPlan
+from airflow_provider_tela.batch.progress import DurationEstimate, Progress
+from airflow_provider_tela.batch.records import Record, canonical, iter_records
+from airflow_provider_tela.batch.rows import PartWriter, encode_row, merge_parts
+from airflow_provider_tela.errors import (
+    TelaAuthenticationError,
+    TelaBadRequestError,
+    TelaBatchStateError,
+    TelaClientError,
+    TelaConfigError,
+    TelaConnectionError,
+    TelaError,
+    TelaNotFoundError,
+    TelaRateLimitError,
+    TelaRunMayExistError,
+    TelaServerError,
+    TelaTimeoutError,
+    TelaTLSError,
+)
+from airflow_provider_tela.models import is_terminal
+
+READ_CHUNK = 256
+# How long a stopping batch waits for POSTs in flight (to record their run ids) and its last writes.
+STOP_GRACE = 10.0
+
+
+class _Quiet:
+    """Per-run notes of the wait machine go to debug: 100,000 runs must not mean 200,000 log lines."""
+
+    def __init__(self, log: Any) -> None:
+        self.info = self.warning = log.debug
+
+
+def ends_batch(error: TelaError) -> bool:
+    """An error of a status check that no record can get past (the key, TLS, a redirect)."""
+    if isinstance(error, (TelaAuthenticationError, TelaTLSError)):
+        return True
+    return isinstance(error, TelaClientError) and not isinstance(error, (TelaNotFoundError, TelaBadRequestError))
+
+
+def _refused(error: TelaError) -> bool:
+    """A submission Tela surely did not act on (throttled, unavailable, not sent): safe to send again."""
+    return isinstance(error, (TelaRateLimitError, TelaServerError, TelaConnectionError)) and error.transient
+
+
+async def _records(source: Any) -> AsyncIterator[Record]:
+    """The records, read in chunks in a thread (reading a file or object storage blocks)."""
+    iterator: Iterator[Record] = iter_records(source)
+    while True:
+        try:
+            chunk = await asyncio.to_thread(lambda: list(islice(iterator, READ_CHUNK)))
+        except TelaConfigError as exc:  # read fine before the batch began: a retry resumes it, never fatal
+            raise TelaBatchStateError(f"The records could not be read again while the batch ran: {exc}") from None
+        if not chunk:
+            return
+        for record in chunk:
+            yield record
+
+
+class BatchEngine:
+    """Runs one plan to its end (``run``) and returns the manifest."""
+
+    def __init__(self, plan: BatchPlan, hook: Any, log: logging.Logger | Any, *, stop_grace: float = STOP_GRACE,
+                 policy: RetryPolicy | None = None) -> None:
+        self.plan = plan
+        self.hook = hook
+        self.log = log
+        self.quiet = _Quiet(log)
+        self.stop_grace = stop_grace
+        self.limiter = AdaptiveLimiter(plan.concurrency)
+        self.estimate = DurationEstimate()
+        self.policy = policy or RetryPolicy()  # backoff after refused submissions (no Retry-After)
+        self.stop_reason: str | None = None
+        self.fatal: BaseException | None = None
+        self.resumed: dict[str, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- the batch ---------------------------------------------------------------------------------
+
+    async def run(self) -> dict[str, Any]:
+        plan = self.plan
+        self.ledger = await asyncio.to_thread(Ledger.open, plan.state_dir, plan.total)
+        state = self.ledger.state
+        self.writer = PartWriter(plan.state_dir, self.ledger, state.next_part)
+        stats = state.stats
+        self.progress = Progress(
+            plan.total, time.monotonic(), done=state.count(DONE), failed=stats["failed"],
+            ambiguous=stats["ambiguous"], skipped=stats["skipped"], cost=stats["cost"],
+        )
+        in_flight = dict(state.run_ids)
+        if self.progress.done or in_flight or state.count(INTENT):
+            self.resumed = {"done": self.progress.done, "reattached": len(in_flight),
+                            "ambiguous": state.count(INTENT) if plan.on_ambiguous != "resubmit" else 0}
+            self.log.info(
+                "Resuming Tela batch from its ledger in %s: %d records done, %d runs to re-attach, %d sent "
+                "without a recorded answer (on_ambiguous=%r)", plan.state_uri, self.progress.done, len(in_flight),
+                state.count(INTENT), plan.on_ambiguous,
+            )
+        self.log.info("Tela batch: %d records, up to %d at a time; ledger and parts in %s", plan.total,
+                      plan.concurrency, plan.state_uri)
+        self._check_budget()
+        reporter = asyncio.ensure_future(self._report())
+        try:
+            await self.hook.transport()  # resolve the connection once, not in each of the first requests
+            await self._schedule(self.ledger.initial, in_flight)
+            await self.writer.commit()
+            await self.ledger.flush()
+        except BaseException:
+            await self._stop()
+            raise
+        finally:
+            reporter.cancel()
+            self.ledger.close()
+        self.log.info("%s", self.progress.line(time.monotonic()))
+        try:
+            await asyncio.to_thread(
+                merge_parts, plan.state_dir, [entry[1] for entry in self.ledger.state.parts], plan.results, plan.total
+            )
+        except OSError as exc:
+            raise TelaBatchStateError(
+                f"Could not write {plan.results.uri} ({type(exc).__name__}: {exc}); every row is kept in the "
+                f"batch's parts under {plan.state_uri}, and a retry merges them again without resubmitting."
+            ) from None
+        return self.manifest()
+
+    async def _schedule(self, initial: bytes, in_flight: dict[int, str]) -> None:
+        for index, run_id in in_flight.items():
+            await self.limiter.acquire()
+            self._start(self._reattach(index, run_id))
+        digest_ok = await self._feed(initial)
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+        if self.fatal is not None:
+            raise self.fatal
+        if not digest_ok:
+            raise TelaBatchStateError(
+                f"The records read by the batch differ from those checked before it started (the input at "
+                f"{self.plan.records.uri if self.plan.records else 'the inline list'} changed while the batch ran)."
+            )
+
+    async def _feed(self, initial: bytes) -> bool:
+        """Start every record that is not done; True if the records are those the plan fingerprinted."""
+        digest = hashlib.sha256()
+        count = started = 0
+        async for record in _records(self.plan.source):
+            if record.index >= self.plan.total:
+                return False
+            digest.update(canonical(record.variables) + b"\n")
+            count += 1
+            if self.fatal is not None:
+                return True  # stopping: the fatal error is what the task reports
+            status = initial[record.index]
+            if status in (SUBMITTED, DONE):
+                continue
+            if status == INTENT and self.plan.on_ambiguous != "resubmit":
+                self._ambiguous(record.index, "an earlier try sent this record and did not learn its answer")
+                continue
+            if self.stop_reason is None:
+                await self.limiter.acquire()
+                if self.fatal is not None:  # stopping: this record is left as it is, for a retry
+                    self.limiter.release()
+                    return True
+                if self.stop_reason is None:
+                    self._start(self._submit_and_wait(record, resubmit=status == INTENT))
+                    started += 1
+                    if started < self.plan.concurrency:
+                        # The first window is spread over one run's duration: records started in one
+                        # burst would finish, and start again, in bursts that queue on both sides.
+                        await asyncio.sleep(self.estimate.seconds / self.plan.concurrency)
+                    continue
+                self.limiter.release()
+            self._row(record.index, "skipped", error=self.stop_reason)
+        return count == self.plan.total and digest.hexdigest() == self.plan.records_digest
+
+    def _start(self, coroutine: Any) -> None:
+        """Run a record's coroutine in its own task, holding the slot acquired for it."""
+        self._track(self._holding_slot(coroutine))
+
+    def _track(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    async def _holding_slot(self, coroutine: Any) -> None:
+        try:
+            await coroutine
+        finally:
+            self.limiter.release()
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None and self.fatal is None:
+            self.fatal = error
+            for other in self._tasks:  # the batch stops: every other record stops too (see _stop)
+                other.cancel()
+
+    async def _stop(self) -> None:
+        """Record what can be recorded before the batch stops (bounded by ``stop_grace``)."""
+        for task in self._tasks:
+            task.cancel()
+        try:
+            await asyncio.wait_for(self._settle(), self.stop_grace)
+        except BaseException as exc:  # noqa: BLE001 - stopping: nothing more can be done here
+            self.log.warning("Tela batch stopped before its last writes completed (%s); a retry re-attaches "
+                             "to every run the ledger names.", type(exc).__name__)
+
+    async def _settle(self) -> None:
+        if self._tasks:
+            await asyncio.wait(set(self._tasks))
+        await self.writer.commit()
+        await self.ledger.flush()
+
+    async def _report(self) -> None:
+        while True:
+            await asyncio.sleep(self.progress.interval)
+            self.log.info("%s", self.progress.line(time.monotonic()))
+
+    # --- one record ---------------------------------------------------------------------------------
+
+    async def _submit_and_wait(self, record: Record, *, resubmit: bool) -> None:
+        index = record.index
+        if resubmit:
+            self.log.warning("Record %d was sent by an earlier try without a recorded answer; submitting it again "
+                             "(on_ambiguous='resubmit'): its run may then exist twice.", index)
+        try:
+            request = self.plan.spec.request_for(record.variables)
+        except TelaConfigError as exc:
+            self._row(index, "failed", error=str(exc))
+            return
+        deadline = time.monotonic() + self.plan.timeout
+        submitted = await self._submit(index, request, deadline)
+        if submitted is None:
+            return
+        run_id, sent_at = submitted
+        recorded = self.ledger.append(["r", index, run_id])
+        finished = await self._wait(run_id, first_check_at=sent_at + self.estimate.first_check_in(),
+                                    deadline=deadline, sent_at=sent_at)
+        await durable(recorded)  # the slot is freed only once the run id is durable
+        self._finish(index, run_id, finished)
+
+    async def _submit(self, index: int, request: Any, deadline: float) -> tuple[str, float] | None:
+        """POST until Tela names a run; None when the record ended without one (its row is written)."""
+        attempt = 0
+        while True:
+            if not await self.limiter.ready_to_send(deadline):
+                self._row(
+                    index, "failed", error="Tela kept refusing submissions (Retry-After) past the record's timeout"
+                )
+                return None
+            try:
+                await self.ledger.commit(["i", index])
+            except asyncio.CancelledError:
+                self.ledger.append(["x", index])  # stopping before the POST was sent: nothing to fear
+                raise
+            sent_at = time.monotonic()
+            try:
+                run = await self._post(index, request, deadline)
+            except TelaRunMayExistError as exc:
+                if exc.run_id:
+                    self.log.warning("Record %d: %s", index, exc)
+                    return exc.run_id, sent_at
+                self.limiter.throttled(sent_at, None)
+                if self.plan.on_ambiguous == "resubmit":
+                    self.log.warning("Record %d: %s Resubmitting (on_ambiguous='resubmit').", index, exc)
+                    continue
+                self._ambiguous(index, str(exc))
+                return None
+            except TelaError as exc:
+                self.ledger.append(["x", index])  # Tela answered without creating a run
+                if not _refused(exc):
+                    if isinstance(exc, TelaBadRequestError):
+                        self._row(index, "failed", error=str(exc))
+                        return None
+                    raise  # 401, 403, 404 (the canvas), TLS, a redirect: every record would meet it
+                retry_after = getattr(exc, "retry_after", None)
+                pause = min(retry_after, self.policy.retry_after_max) if retry_after else None
+                self.limiter.throttled(sent_at, pause)
+                delay = pause or self.policy.backoff(attempt)
+                attempt += 1
+                if time.monotonic() + delay >= deadline:
+                    self._row(index, "failed", error=str(exc))
+                    return None
+                await asyncio.sleep(delay)
+                continue
+            self.limiter.succeeded()
+            return run.id, sent_at
+
+    async def _post(self, index: int, request: Any, deadline: float) -> Any:
+        """Send the POST once. If the batch stops meanwhile, the request is let finish (a little while)
+        so that the run it may create is recorded rather than left ambiguous."""
+        post = asyncio.ensure_future(self.hook.submit_request(request, deadline=Deadline(deadline), retries=False))
+        try:
+            return await asyncio.shield(post)
+        except asyncio.CancelledError:
+            done, _ = await asyncio.wait({post}, timeout=self.stop_grace)
+            if post in done and not post.cancelled():
+                error = post.exception()
+                if error is None:
+                    self.ledger.append(["r", index, post.result().id])
+                elif isinstance(error, TelaError) and not isinstance(error, TelaRunMayExistError):
+                    self.ledger.append(["x", index])
+            raise
+
+    async def _reattach(self, index: int, run_id: str) -> None:
+        now = time.monotonic()
+        finished = await self._wait(run_id, first_check_at=now, deadline=now + self.plan.timeout, sent_at=None)
+        self._finish(index, run_id, finished)
+
+    async def _wait(self, run_id: str, *, first_check_at: float, deadline: float, sent_at: float | None) -> Finished:
+        wait = RunWait(run_id, poll_interval=self.plan.poll_interval, deadline=deadline, first_poll_at=first_check_at,
+                       first_delay=self.estimate.check_delay())
+        last_active: list[float] = []
+        clean = True  # a check that failed delays the next one: such a wait says nothing of the duration
+
+        async def check(budget: float | None) -> Any:
+            nonlocal clean
+            try:
+                run = await self.hook.poll_run(run_id, deadline=Deadline.after(budget), cached=False)
+            except TelaError:
+                clean = False
+                raise
+            if not is_terminal(run.status):
+                last_active[:] = [time.monotonic()]
+            return run
+
+        finished = await adrive(wait, check, clock=time.monotonic, log=self.quiet)
+        if clean and sent_at is not None and finished.outcome in ("succeeded", "failed"):
+            now = time.monotonic()
+            self.estimate.observe(now - sent_at, last_active[0] - sent_at if last_active else None,
+                                  finished.run.usage.get("duration"))
+        return finished
+
+    # --- rows ---------------------------------------------------------------------------------------
+
+    def _finish(self, index: int, run_id: str, finished: Finished) -> None:
+        if finished.outcome == "succeeded":
+            run = finished.run
+            self._row(index, "succeeded", run_id=run_id, content=run.content, usage=run.usage)
+        elif finished.outcome == "failed":
+            run = finished.run
+            self._row(index, "failed", run_id=run_id, error=f"Tela run {run_id} failed: {run.failure_reason()}",
+                      usage=run.usage)
+        elif finished.outcome == "timeout":
+            timed_out = TelaTimeoutError(run_id, self.plan.timeout, finished.last_status)
+            self._row(index, "failed", run_id=run_id, error=str(timed_out))
+        else:
+            error = finished.error
+            if error is not None and ends_batch(error):
+                raise error  # the key was refused, TLS failed: every record would meet it
+            self._row(index, "failed", run_id=run_id, error=str(error))
+
+    def _ambiguous(self, index: int, why: str) -> None:
+        self._row(index, "ambiguous", error=(
+            f"{why}: a run may exist in Tela (and be paid for) without this batch knowing its id; it was not "
+            "resubmitted. Look for it in the canvas's runs in Tela."
+        ))
+        if self.plan.on_ambiguous == "fail":
+            self._set_stop(f"on_ambiguous='fail': record {index} was sent without a usable answer")
+
+    def _row(self, index: int, status: str, *, run_id: str | None = None, content: Any = None,
+             error: str | None = None, usage: dict[str, Any] | None = None) -> None:
+        cost = (usage or {}).get("cost")
+        if self.writer.add(index, status, encode_row(index, status, run_id, content, error, usage), usage):
+            self._track(self.writer.commit())
+        self.progress.finished(status, cost if isinstance(cost, (int, float)) else None)
+        self._check_budget()
+
+    def _check_budget(self) -> None:
+        max_cost = self.plan.max_cost
+        if max_cost is not None and self.stop_reason is None and self.progress.cost >= max_cost:
+            self._set_stop(f"max_cost={max_cost:g} reached (spent {self.progress.cost:.6g})")
+
+    def _set_stop(self, reason: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = f"not submitted: {reason}"
+            self.log.warning(
+                "Tela batch stops submitting records: %s; the records not yet started are skipped.", reason
+            )
+
+    def manifest(self) -> dict[str, Any]:
+        stats = self.ledger.state.stats
+        manifest: dict[str, Any] = {
+            "output_uri": self.plan.results.uri,
+            "total": self.plan.total,
+            "succeeded": stats["succeeded"],
+            "failed": stats["failed"],
+            "ambiguous": stats["ambiguous"],
+            "skipped": stats["skipped"],
+            "usage": {"input_tokens": stats["input_tokens"], "output_tokens": stats["output_tokens"],
+                      "cost": round(stats["cost"], 10)},
+            "state_uri": self.plan.state_uri,
+        }
+        if stats["skipped"]:
+            manifest["skipped_reason"] = self.stop_reason or "skipped by an earlier try: see the rows' error"
+        if self.resumed:
+            manifest["resumed"] = self.resumed
+        return manifest

@@ -1,0 +1,296 @@
+"""The batch's ledger: what has been asked of Tela, record by record, kept where a retry finds it.
+
+One JSON array per line, replayed in order by ``LedgerState.apply``:
+
+- ``["i", index]``: *intent*, made durable before the record's POST is sent;
+- ``["x", index]``: the POST was refused before Tela acted on it (429, 503, not sent): no run exists;
+- ``["r", index, run_id]``: Tela named the record's run;
+- ``["p", part, ranges, stats]``: the rows of the records in ``ranges`` (``[[start, stop), ...]``) are
+  in results part ``part``; those records are done. ``stats`` sums the part's statuses and usage.
+
+A retry (or a restarted trigger) replays the lines: done records are not touched, records with a run
+id are re-attached (their runs waited for), and records with an intent only were sent without the
+answer being recorded, so their run may exist: ``on_ambiguous`` decides.
+
+Group commit: lines are written by one thread, in order; a write takes every line appended since the
+previous write began. A record awaits the write holding its intent before its POST, and the write
+holding its run id before it frees its concurrency slot, so at most ``concurrency`` records can be
+"intent without run id" whenever the process dies. Writes go to a dedicated thread (never the event
+loop), and a write once queued completes even if the task awaiting it is cancelled.
+
+Storage: a local path is one file, appended to (and fsync'ed). Object storage cannot append, so each
+write is a small object ``ledger/<seq>.jsonl``; once there are many, they are compacted into one
+``ledger/base-<seq>.jsonl`` holding the state they add up to (written before the segments it covers
+are deleted, so a crash in between only leaves lines that replay to the same state).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from airflow_provider_tela._storage import Location
+from airflow_provider_tela.errors import TelaBatchStateError
+
+NEW, INTENT, SUBMITTED, DONE = 0, 1, 2, 3
+STAT_KEYS = ("n", "succeeded", "failed", "ambiguous", "skipped", "input_tokens", "output_tokens", "cost")
+COMPACT_AFTER_SEGMENTS = 256
+
+
+def ranges_of(indexes: Iterable[int]) -> list[list[int]]:
+    """Sorted indexes as ``[[start, stop), ...]`` (a part's records are mostly consecutive)."""
+    found: list[list[int]] = []
+    for index in indexes:
+        if found and found[-1][1] == index:
+            found[-1][1] = index + 1
+        else:
+            found.append([index, index + 1])
+    return found
+
+
+def empty_stats() -> dict[str, Any]:
+    return dict.fromkeys(STAT_KEYS, 0)
+
+
+def add_stats(total: dict[str, Any], more: dict[str, Any]) -> None:
+    for key in STAT_KEYS:
+        total[key] = total.get(key, 0) + (more.get(key) or 0)
+
+
+@dataclass
+class LedgerState:
+    """What the ledger's lines add up to (pure: no I/O)."""
+
+    total: int
+    status: bytearray = field(init=False)
+    run_ids: dict[int, str] = field(default_factory=dict)  # records with a run id that are not done
+    parts: list[list[Any]] = field(default_factory=list)  # the "p" lines, in order
+    stats: dict[str, Any] = field(default_factory=empty_stats)
+    next_part: int = 0
+
+    def __post_init__(self) -> None:
+        self.status = bytearray(self.total)
+
+    def apply(self, entry: list[Any]) -> None:
+        kind = entry[0]
+        if kind == "p":
+            _, name, ranges, stats = entry
+            for start, stop in ranges:
+                for index in range(start, stop):
+                    self.status[index] = DONE
+                    self.run_ids.pop(index, None)
+            self.parts.append(entry)
+            add_stats(self.stats, stats)
+            self.next_part = max(self.next_part, int(name) + 1)
+            return
+        index = int(entry[1])
+        if not 0 <= index < self.total:
+            raise ValueError(f"record index {index} is outside the batch (0..{self.total - 1})")
+        current = self.status[index]
+        if current == DONE:
+            return
+        if kind == "i":
+            if current != SUBMITTED:
+                self.status[index] = INTENT
+        elif kind == "x":
+            if current == INTENT:
+                self.status[index] = NEW
+        elif kind == "r":
+            self.status[index] = SUBMITTED
+            self.run_ids[index] = str(entry[2])
+        else:
+            raise ValueError(f"unknown ledger line kind {kind!r}")
+
+    def intent_only(self) -> list[int]:
+        return [index for index, status in enumerate(self.status) if status == INTENT]
+
+    def count(self, status: int) -> int:
+        return self.status.count(status)
+
+    def snapshot(self) -> list[list[Any]]:
+        """Lines that replay to this state (what compaction writes)."""
+        lines: list[list[Any]] = list(self.parts)
+        lines += [["r", index, run_id] for index, run_id in sorted(self.run_ids.items())]
+        lines += [["i", index] for index in self.intent_only()]
+        return lines
+
+
+def encode(entries: Iterable[list[Any]]) -> bytes:
+    return b"".join(json.dumps(entry, separators=(",", ":")).encode() + b"\n" for entry in entries)
+
+
+def decode(lines: Iterable[bytes]) -> Iterator[list[Any]]:
+    """The entries of a log. A line cut short by a crash is skipped: its write never completed, so
+    nothing it holds was acted upon (a POST waits for its intent's write to complete)."""
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, list) and entry:
+            yield entry
+
+
+class _Log(Protocol):
+    def read(self) -> Iterator[bytes]: ...
+    def write(self, data: bytes) -> None: ...
+    def maybe_compact(self, state: LedgerState) -> None: ...
+
+
+class _AppendLog:
+    """A local file, appended to."""
+
+    def __init__(self, location: Location) -> None:
+        self.location = location.child("ledger.jsonl")
+        self.torn_tail = False
+
+    def read(self) -> Iterator[bytes]:
+        try:
+            with self.location.open_read() as stream:
+                for line in stream:
+                    self.torn_tail = not line.endswith(b"\n")
+                    yield line
+        except FileNotFoundError:
+            return
+
+    def write(self, data: bytes) -> None:
+        if self.torn_tail:  # end the line a crash cut short, so that it stays one unreadable line
+            data, self.torn_tail = b"\n" + data, False
+        self.location.append(data)
+
+    def maybe_compact(self, state: LedgerState) -> None:
+        return None  # a local file only grows by a few dozen bytes per record
+
+
+class _SegmentLog:
+    """Object storage: one small object per write, compacted into a base once there are many."""
+
+    def __init__(self, location: Location) -> None:
+        self.folder = location.child("ledger")
+        self.seq = 0
+        self.segments: list[Location] = []
+        self.bases: list[Location] = []
+
+    def read(self) -> Iterator[bytes]:
+        entries = self.folder.children()
+        bases = [e for e in entries if e.name.startswith("base-")]
+        segments = [e for e in entries if e.name[:1].isdigit()]
+        covered = -1
+        if bases:
+            base = bases[-1]
+            covered = int(base.name[5:].split(".")[0])
+            self.bases = [base]
+            yield from self._lines(base)
+        for segment in segments:
+            seq = int(segment.name.split(".")[0])
+            self.seq = max(self.seq, seq)
+            if seq > covered:
+                self.segments.append(segment)
+                yield from self._lines(segment)
+        self.seq = max(self.seq, covered)
+
+    @staticmethod
+    def _lines(location: Location) -> Iterator[bytes]:
+        with location.open_read() as stream:
+            yield from stream
+
+    def write(self, data: bytes) -> None:
+        self.seq += 1
+        segment = self.folder.child(f"{self.seq:012d}.jsonl")
+        segment.write_bytes(data)
+        self.segments.append(segment)
+
+    def maybe_compact(self, state: LedgerState) -> None:
+        if len(self.segments) < COMPACT_AFTER_SEGMENTS:
+            return
+        base = self.folder.child(f"base-{self.seq:012d}.jsonl")
+        base.write_bytes(encode(state.snapshot()))
+        for old in self.segments + self.bases:
+            old.delete()
+        self.segments, self.bases = [], [base]
+
+
+class Ledger:
+    """The ledger of one batch: loaded once (``open``), then appended to through group commits."""
+
+    def __init__(self, log: _Log, state: LedgerState) -> None:
+        self._log = log
+        # Owned by the writer thread once the batch runs: the engine reads ``initial`` instead.
+        self.state = state
+        self.initial = bytes(state.status)
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="tela-ledger")
+        self._lock = threading.Lock()
+        self._pending: list[list[Any]] = []
+        self._scheduled: concurrent.futures.Future[None] | None = None
+        self._last: concurrent.futures.Future[None] | None = None
+
+    @classmethod
+    def open(cls, state_dir: Location, total: int) -> Ledger:
+        """Replay the ledger in ``state_dir`` (blocking). A ledger that cannot be read is an error,
+        never an empty one: "no record" would resubmit runs that may exist."""
+        log: _Log = _AppendLog(state_dir) if state_dir.is_local else _SegmentLog(state_dir)
+        state = LedgerState(total)
+        try:
+            for entry in decode(log.read()):
+                state.apply(entry)
+        except (OSError, ValueError, TypeError, IndexError) as exc:
+            raise TelaBatchStateError(
+                f"The batch ledger in {state_dir.uri} cannot be read ({type(exc).__name__}: {exc}). It was not "
+                "treated as empty, since records it lists may already have runs in Tela; fix the storage "
+                "and retry, or clear the task to start the batch afresh."
+            ) from None
+        return cls(log, state)
+
+    # --- group commit ---------------------------------------------------------------------------
+
+    def append(self, entry: list[Any]) -> concurrent.futures.Future[None]:
+        """Queue a line; the future completes once it is durable."""
+        with self._lock:
+            self._pending.append(entry)
+            if self._scheduled is None:
+                self._scheduled = self._last = self._executor.submit(self._write_pending)
+            return self._scheduled
+
+    async def commit(self, entry: list[Any]) -> None:
+        """Append a line and wait until it is durable."""
+        await durable(self.append(entry))
+
+    async def flush(self) -> None:
+        """Wait until every line appended so far is durable."""
+        with self._lock:
+            last = self._last
+        if last is not None:
+            await durable(last)
+
+    def close(self) -> None:
+        # Queued writes still run: nothing appended is dropped, even when the loop is going away.
+        self._executor.shutdown(wait=False)
+
+    def _write_pending(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, []
+            self._scheduled = None
+        if not batch:
+            return
+        try:
+            self._log.write(encode(batch))
+        except Exception as exc:  # noqa: BLE001 - any storage backend's failure: named, and the batch stops
+            raise TelaBatchStateError(
+                f"Could not write the batch ledger ({type(exc).__name__}: {exc}); the batch stops, since it "
+                "cannot record what it sends. Runs already recorded are re-attached by a retry."
+            ) from None
+        for entry in batch:
+            self.state.apply(entry)
+        self._log.maybe_compact(self.state)
+
+
+async def durable(future: concurrent.futures.Future[None]) -> None:
+    """Wait for a ledger write without cancelling it if the waiter is cancelled."""
+    await asyncio.shield(asyncio.wrap_future(future))

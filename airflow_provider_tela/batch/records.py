@@ -1,0 +1,200 @@
+"""Where a batch's records come from, read one at a time: never the whole input in memory.
+
+A record is a JSON object (a JSONL line, a CSV row, a dict of an inline list) whose keys are canvas
+variables. Records are numbered from 0 in input order; blank JSONL lines are not records. The same
+input always yields the same numbering, which is what the ledger's indexes refer to.
+
+Sources: an inline list (or an XCom value), or a file in JSONL or CSV at a local path, an
+object-storage URL (``s3://...``, ``file://...``) or an ``ObjectStoragePath``. Reading blocks; the
+engine pulls records in chunks through ``asyncio.to_thread``.
+
+``scan`` reads the whole input once before anything is sent: it validates every record (the same
+``build_request`` a submission uses), counts them, and hashes them into the digest the batch's
+fingerprint binds, so a retry whose input changed never resumes the old batch.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_provider_tela._storage import Location, is_object_storage_path
+from airflow_provider_tela.errors import TelaConfigError
+
+FORMATS = ("jsonl", "csv")
+_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    index: int
+    variables: dict[str, Any]
+    line: int | None  # where it is in its file (for error messages), None for inline records
+
+
+@dataclass(frozen=True)
+class RecordFile:
+    """A file of records, as stored in a plan: its URI (with the storage connection) and format."""
+
+    uri: str
+    format: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"uri": self.uri, "format": self.format}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RecordFile:
+        return cls(uri=str(data["uri"]), format=str(data["format"]))
+
+
+Source = RecordFile | Iterable[Mapping[str, Any]]
+
+
+def describe(records: Any, records_format: str | None = None, conn_id: str | None = None) -> Source:
+    """The source the operator's ``records`` names, checked without reading it."""
+    if isinstance(records, str):
+        text = records.strip()
+        if text.startswith(("[", "{")):
+            raise TelaConfigError(
+                "records looks like JSON text, not a path: pass the XComArg itself (records=task.output) or "
+                "set render_template_as_native_obj=True on the DAG, or write the records to a JSONL file."
+            )
+    if isinstance(records, (str, Location)) or is_object_storage_path(records) or hasattr(records, "__fspath__"):
+        location = Location.parse(records, conn_id)
+        return RecordFile(location.uri, _format_of(location.name, records_format))
+    if isinstance(records, (Mapping, bytes, bytearray)) or not isinstance(records, Iterable):
+        raise TelaConfigError(
+            f"records must be a list of dicts (one per record), an XComArg returning one, or the path or URL "
+            f"of a JSONL or CSV file; got {type(records).__name__}."
+        )
+    return records
+
+
+def _format_of(name: str, records_format: str | None) -> str:
+    if records_format is not None:
+        if records_format not in FORMATS:
+            raise TelaConfigError(f"records_format must be one of {FORMATS}, got {records_format!r}")
+        return records_format
+    lowered = name.lower()
+    for suffix, found in _SUFFIXES.items():
+        if lowered.endswith(suffix):
+            return found
+    raise TelaConfigError(
+        f"Cannot tell the format of records file {name!r} from its name: name it *.jsonl or *.csv, or pass "
+        "records_format='jsonl' or 'csv'. (A JSON array file cannot be streamed: write one object per line.)"
+    )
+
+
+def iter_records(source: Source) -> Iterator[Record]:
+    """The records of ``source`` in order, read lazily (blocking)."""
+    if isinstance(source, RecordFile):
+        yield from _iter_file(source)
+        return
+    for index, item in enumerate(source):
+        if not isinstance(item, Mapping):
+            raise TelaConfigError(
+                f"record {index} must be a dict of variables, got {type(item).__name__}: e.g. {{'text': '...'}}"
+            )
+        yield Record(index, dict(item), None)
+
+
+def _iter_file(source: RecordFile) -> Iterator[Record]:
+    location = Location.parse(source.uri)
+    try:
+        opened = location.open_read()
+        stream = opened.__enter__()
+    except FileNotFoundError:
+        raise TelaConfigError(f"records file {source.uri} does not exist") from None
+    except Exception as exc:  # storage backends raise their own errors (credentials, network)
+        raise TelaConfigError(
+            f"records file {source.uri} cannot be read: {type(exc).__name__}: {exc}. Check the path and the "
+            "storage connection."
+        ) from exc
+    try:
+        # newline="": csv reads quoted cells spanning lines itself; JSON ignores a trailing \r
+        text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="strict", newline="")
+        try:
+            yield from (_iter_jsonl(text, source.uri) if source.format == "jsonl" else _iter_csv(text, source.uri))
+        except UnicodeDecodeError as exc:
+            raise TelaConfigError(f"records file {source.uri} is not UTF-8 text ({exc.reason})") from None
+        finally:
+            text.detach()
+    finally:
+        opened.__exit__(None, None, None)
+
+
+def _iter_jsonl(text: Iterable[str], uri: str) -> Iterator[Record]:
+    index = 0
+    for line_number, line in enumerate(text, start=1):
+        if not line.strip():
+            continue
+        error = None
+        try:
+            value = json.loads(line)
+        except (ValueError, RecursionError) as exc:
+            error = f"line {line_number} of {uri} is not valid JSON ({exc})"
+        else:
+            if not isinstance(value, dict):
+                error = (f"line {line_number} of {uri} must be a JSON object of variables, got "
+                         f"{type(value).__name__}: e.g. {{\"text\": \"...\"}}")
+        if error is not None:
+            raise TelaConfigError(error)
+        yield Record(index, value, line_number)
+        index += 1
+
+
+def _iter_csv(text: Iterable[str], uri: str) -> Iterator[Record]:
+    reader = csv.DictReader(text)
+    if reader.fieldnames is None:
+        return
+    if len(set(reader.fieldnames)) != len(reader.fieldnames) or any(not name for name in reader.fieldnames):
+        raise TelaConfigError(f"the header of {uri} must name each column once: {reader.fieldnames}")
+    for index, row in enumerate(reader):
+        if None in row or any(value is None for value in row.values()):
+            raise TelaConfigError(
+                f"line {reader.line_num} of {uri} has {'more' if None in row else 'fewer'} cells than the header "
+                f"({len(reader.fieldnames)} columns)"
+            )
+        yield Record(index, dict(row), reader.line_num)
+
+
+@dataclass(frozen=True)
+class Scan:
+    total: int
+    digest: str
+
+
+Check = Callable[[Record], None]
+
+
+def scan(source: Source, check: Check) -> Scan:
+    """Read every record once: ``check`` each (raising TelaConfigError), count them, hash them."""
+    digest = hashlib.sha256()
+    total = 0
+    for record in iter_records(source):
+        try:
+            check(record)
+        except TelaConfigError as exc:
+            where = f" (line {record.line})" if record.line is not None else ""
+            raise TelaConfigError(f"record {record.index}{where}: {exc}") from None
+        digest.update(canonical(record.variables))
+        digest.update(b"\n")
+        total += 1
+    return Scan(total=total, digest=digest.hexdigest())
+
+
+def canonical(variables: Mapping[str, Any]) -> bytes:
+    return json.dumps(variables, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+def write_jsonl(target: Location, source: Source) -> RecordFile:
+    """Copy inline records into a JSONL file (for a trigger, which cannot receive them in its kwargs)."""
+    with target.open_write() as stream:
+        for record in iter_records(source):
+            stream.write(canonical(record.variables) + b"\n")
+    return RecordFile(target.uri, "jsonl")

@@ -1,0 +1,381 @@
+"""The batch engine's pure parts: the AIMD window, the ledger's replay and group commit, parts and
+their merge, records parsing, progress and the duration estimate. Fake clocks, thousands of steps."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import threading
+
+import pytest
+
+from airflow_provider_tela._storage import Location
+from airflow_provider_tela.batch import ledger as ledger_module
+from airflow_provider_tela.batch import rows as rows_module
+from airflow_provider_tela.batch.ledger import (
+    DONE,
+    INTENT,
+    NEW,
+    SUBMITTED,
+    Ledger,
+    LedgerState,
+    decode,
+    encode,
+    ranges_of,
+)
+from airflow_provider_tela.batch.limiter import AimdWindow
+from airflow_provider_tela.batch.plan import judge
+from airflow_provider_tela.batch.progress import DurationEstimate, Progress
+from airflow_provider_tela.batch.records import RecordFile, describe, iter_records, scan
+from airflow_provider_tela.batch.rows import encode_row, merge_parts, part_location
+from airflow_provider_tela.errors import TelaBatchFailedError, TelaBatchStateError, TelaConfigError
+
+# --- the AIMD window ----------------------------------------------------------------------------------
+
+
+def test_the_window_starts_at_the_ceiling_and_halves_once_per_round_trip():
+    window = AimdWindow(ceiling=40)
+    assert window.slots == 40
+    window.throttled(now=10.0, sent_at=9.9, pause=None)
+    assert window.slots == 20
+    # answers to requests sent before that decrease describe the load it already answered
+    for _ in range(30):
+        window.throttled(now=10.1, sent_at=9.95, pause=None)
+    assert window.slots == 20 and window.decreases == 1
+    window.throttled(now=10.2, sent_at=10.15, pause=None)
+    assert window.slots == 10
+
+
+def test_the_window_grows_back_by_about_one_slot_per_window_of_successes():
+    window = AimdWindow(ceiling=50)
+    window.throttled(now=1.0, sent_at=1.0, pause=None)
+    window.throttled(now=2.0, sent_at=2.0, pause=None)
+    assert window.slots == 12
+    for _ in range(12):
+        window.succeeded()
+    assert window.slots == 13
+    for _ in range(10_000):
+        window.succeeded()
+    assert window.slots == 50 and window.limit == 50.0
+
+
+def test_a_retry_after_pauses_every_submission_and_the_longest_pause_wins():
+    window = AimdWindow(ceiling=5)
+    window.throttled(now=100.0, sent_at=99.0, pause=30.0)
+    window.throttled(now=101.0, sent_at=99.5, pause=2.0)
+    assert window.paused_until == 130.0
+
+
+def test_the_window_never_leaves_its_bounds_under_any_sequence_of_answers():
+    rng = random.Random(3)
+    window = AimdWindow(ceiling=17)
+    now = 0.0
+    for _ in range(100_000):
+        now += rng.random() / 100
+        if rng.random() < 0.3:
+            window.throttled(now, now - rng.random() / 10, rng.choice([None, 0.5]))
+        else:
+            window.succeeded()
+        assert 1 <= window.slots <= 17
+    assert window.decreases > 100
+
+
+def test_a_window_needs_a_positive_ceiling():
+    with pytest.raises(ValueError):
+        AimdWindow(ceiling=0)
+
+
+# --- the ledger -------------------------------------------------------------------------------------
+
+
+def test_ranges_compress_sorted_indexes():
+    assert ranges_of([0, 1, 2, 5, 6, 9]) == [[0, 3], [5, 7], [9, 10]]
+    assert ranges_of([]) == []
+
+
+def test_replaying_lines_gives_each_record_its_state():
+    state = LedgerState(6)
+    for entry in (["i", 0], ["i", 1], ["r", 0, "run-0"], ["i", 2], ["x", 2], ["i", 3], ["r", 3, "run-3"],
+                  ["p", 0, [[3, 4]], {"n": 1, "succeeded": 1, "cost": 0.5}], ["i", 4]):
+        state.apply(entry)
+    assert list(state.status) == [SUBMITTED, INTENT, NEW, DONE, INTENT, NEW]
+    assert state.run_ids == {0: "run-0"}
+    assert state.intent_only() == [1, 4]
+    assert state.stats["succeeded"] == 1 and state.stats["cost"] == 0.5 and state.next_part == 1
+
+
+def test_lines_about_a_done_record_change_nothing():
+    state = LedgerState(2)
+    state.apply(["p", 4, [[0, 1]], {"n": 1, "failed": 1}])
+    state.apply(["i", 0])
+    state.apply(["r", 0, "late"])
+    assert state.status[0] == DONE and state.run_ids == {} and state.next_part == 5
+
+
+def test_a_snapshot_replays_to_the_same_state():
+    rng = random.Random(7)
+    state = LedgerState(500)
+    part = 0
+    for _ in range(3000):
+        index = rng.randrange(500)
+        kind = rng.choice("iixrrp")
+        if kind == "p":
+            state.apply(["p", part, [[index, index + 1]], {"n": 1, "succeeded": 1}])
+            part += 1
+        elif kind == "r":
+            state.apply(["r", index, f"run-{index}"])
+        else:
+            state.apply([kind, index])
+    replayed = LedgerState(500)
+    for entry in decode(encode(state.snapshot()).splitlines(keepends=True)):
+        replayed.apply(entry)
+    assert replayed.status == state.status and replayed.run_ids == state.run_ids
+    assert replayed.stats == state.stats and replayed.next_part == state.next_part
+
+
+def test_a_line_cut_short_by_a_crash_is_skipped_and_the_next_write_starts_a_new_line(tmp_path):
+    folder = Location.parse(str(tmp_path))
+    (tmp_path / "ledger.jsonl").write_bytes(b'["i",0]\n["r",0,"run-0"]\n["i",1]\n["r",1,"ru')
+    ledger = Ledger.open(folder, 3)
+    assert list(ledger.state.status) == [SUBMITTED, INTENT, NEW]
+    asyncio.run(ledger.commit(["i", 2]))
+    ledger.close()
+    reopened = Ledger.open(folder, 3)
+    assert list(reopened.state.status) == [SUBMITTED, INTENT, INTENT]
+    reopened.close()
+
+
+def test_a_ledger_that_cannot_be_read_is_an_error_not_an_empty_ledger(tmp_path):
+    (tmp_path / "ledger.jsonl").write_bytes(b'["i",99]\n')
+    with pytest.raises(TelaBatchStateError, match="cannot be read"):
+        Ledger.open(Location.parse(str(tmp_path)), 3)
+
+
+class SlowLog:
+    """A log whose writes take until the test lets them go: shows how lines are grouped."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.gate = threading.Event()
+
+    def read(self):
+        return iter(())
+
+    def write(self, data: bytes) -> None:
+        self.gate.wait(5)
+        self.writes.append(data)
+
+    def maybe_compact(self, state) -> None:
+        return None
+
+
+def test_group_commit_writes_what_accumulated_during_the_previous_write():
+    log = SlowLog()
+    ledger = Ledger(log, LedgerState(200))
+
+    async def main() -> None:
+        first = asyncio.ensure_future(ledger.commit(["i", 0]))
+        await asyncio.sleep(0.01)  # the first write is in progress (held by the gate)
+        others = [asyncio.ensure_future(ledger.commit(["i", n])) for n in range(1, 200)]
+        await asyncio.sleep(0.01)
+        assert not any(task.done() for task in [first, *others])
+        log.gate.set()
+        await asyncio.gather(first, *others)
+
+    asyncio.run(main())
+    ledger.close()
+    assert len(log.writes) == 2  # one write for the first line, one for the 199 queued behind it
+    assert log.writes[1].count(b"\n") == 199
+    assert ledger.state.count(INTENT) == 200
+
+
+def test_a_write_already_queued_completes_even_if_its_waiter_is_cancelled():
+    log = SlowLog()
+    ledger = Ledger(log, LedgerState(3))
+
+    async def main() -> None:
+        waiter = asyncio.ensure_future(ledger.commit(["r", 1, "run-1"]))
+        await asyncio.sleep(0.01)
+        waiter.cancel()
+        log.gate.set()
+        await ledger.flush()
+
+    asyncio.run(main())
+    ledger.close()
+    assert ledger.state.run_ids == {1: "run-1"}
+
+
+def test_object_storage_segments_are_compacted_and_replay_to_the_same_state(tmp_path, monkeypatch):
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    monkeypatch.setattr(ledger_module, "COMPACT_AFTER_SEGMENTS", 10)
+    folder = Location.parse(ObjectStoragePath(f"file://{tmp_path}/state"))
+    assert not folder.is_local
+    ledger = Ledger.open(folder, 100)
+
+    async def main() -> None:
+        for n in range(45):
+            await ledger.commit(["i", n])
+            await ledger.commit(["r", n, f"run-{n}"])
+            if n % 3 == 0:
+                await ledger.commit(["p", n // 3, [[n, n + 1]], {"n": 1, "succeeded": 1}])
+
+    asyncio.run(main())
+    ledger.close()
+    names = sorted(path.name for path in (tmp_path / "state" / "ledger").iterdir())
+    assert len([name for name in names if name.startswith("base-")]) == 1
+    assert len(names) <= 11
+    reopened = Ledger.open(folder, 100)
+    reopened.close()
+    assert reopened.state.status == ledger.state.status and reopened.state.run_ids == ledger.state.run_ids
+    assert reopened.state.count(DONE) == 15 and reopened.state.count(SUBMITTED) == 30
+
+
+# --- parts and the merge ---------------------------------------------------------------------------------
+
+
+def write_parts(state_dir: Location, total: int, parts: int, rng: random.Random) -> list[int]:
+    indexes = list(range(total))
+    rng.shuffle(indexes)
+    seqs = []
+    for seq in range(parts):
+        chunk = sorted(indexes[seq::parts])
+        body = b"".join(b"%d\t%s\n" % (i, encode_row(i, "succeeded", f"run-{i}", {"n": i})) for i in chunk)
+        part_location(state_dir, seq).write_bytes(body)
+        seqs.append(seq)
+    return seqs
+
+
+@pytest.mark.parametrize("fan_in", [64, 3], ids=["one-pass", "intermediate-merges"])
+def test_parts_merge_into_rows_in_record_order(tmp_path, monkeypatch, fan_in):
+    monkeypatch.setattr(rows_module, "FAN_IN", fan_in)
+    state_dir = Location.parse(str(tmp_path / "state"))
+    seqs = write_parts(state_dir, 1000, 10, random.Random(1))
+    merge_parts(state_dir, seqs, Location.parse(str(tmp_path / "results.jsonl")), 1000)
+    rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert [row["index"] for row in rows] == list(range(1000))
+    assert rows[7] == {"index": 7, "status": "succeeded", "run_id": "run-7", "content": {"n": 7}, "error": None,
+                       "usage": None}
+
+
+def test_a_missing_row_fails_the_merge_instead_of_writing_a_shorter_file(tmp_path):
+    state_dir = Location.parse(str(tmp_path / "state"))
+    seqs = write_parts(state_dir, 100, 4, random.Random(2))
+    with pytest.raises(TelaBatchStateError, match="missing"):
+        merge_parts(state_dir, seqs[:3], Location.parse(str(tmp_path / "results.jsonl")), 100)
+    assert not (tmp_path / "results.jsonl").exists()
+
+
+# --- records ------------------------------------------------------------------------------------------
+
+
+def test_jsonl_records_are_numbered_in_order_and_blank_lines_are_not_records(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"a": "1"}\n\n  \n{"a": "2"}\r\n{"a": "3"}')
+    records = list(iter_records(describe(str(path))))
+    assert [(r.index, r.variables, r.line) for r in records] == [
+        (0, {"a": "1"}, 1), (1, {"a": "2"}, 4), (2, {"a": "3"}, 5)]
+
+
+def test_csv_records_keep_quoted_cells_spanning_lines(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_bytes('\ufefftext,lang\n"two\nlines",en\nplain,"fr"\n'.encode())
+    records = list(iter_records(describe(str(path))))
+    assert [r.variables for r in records] == [{"text": "two\nlines", "lang": "en"}, {"text": "plain", "lang": "fr"}]
+
+
+@pytest.mark.parametrize("content, name, message", [
+    ('{"a": "1"}\n{"a": \n', "in.jsonl", "line 2 of .* is not valid JSON"),
+    ('{"a": "1"}\n["a"]\n', "in.jsonl", "line 2 of .* must be a JSON object"),
+    ("a,b\n1,2\n3\n", "in.csv", "line 3 of .* has fewer cells"),
+    ("a,b\n1,2,3\n", "in.csv", "line 2 of .* has more cells"),
+    ("a,a\n1,2\n", "in.csv", "must name each column once"),
+    ('{"a": "1"}', "in.json", "Cannot tell the format"),
+])
+def test_bad_record_files_are_refused_naming_the_line(tmp_path, content, name, message):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(TelaConfigError, match=message):
+        list(iter_records(describe(str(path))))
+
+
+def test_records_that_are_not_a_list_of_dicts_are_refused():
+    with pytest.raises(TelaConfigError, match="looks like JSON text"):
+        describe('[{"a": 1}]')
+    with pytest.raises(TelaConfigError, match="must be a list of dicts"):
+        describe({"a": 1})
+    with pytest.raises(TelaConfigError, match="record 1 must be a dict"):
+        list(iter_records([{"a": "1"}, "b"]))
+
+
+def test_a_missing_or_non_utf8_file_is_named(tmp_path):
+    with pytest.raises(TelaConfigError, match="does not exist"):
+        list(iter_records(RecordFile(str(tmp_path / "nope.jsonl"), "jsonl")))
+    (tmp_path / "latin.csv").write_bytes(b"a\n\xe9t\xe9\n")
+    with pytest.raises(TelaConfigError, match="not UTF-8"):
+        list(iter_records(describe(str(tmp_path / "latin.csv"))))
+
+
+def test_scan_counts_hashes_and_names_the_first_bad_record():
+    def check(record):
+        if record.variables.get("n") == "bad":
+            raise TelaConfigError("variable 'n' is bad")
+
+    first = scan([{"n": "1"}, {"n": "2"}], check)
+    assert first.total == 2
+    assert scan([{"n": "1"}, {"n": "2"}], check).digest == first.digest
+    assert scan([{"n": "2"}, {"n": "1"}], check).digest != first.digest
+    with pytest.raises(TelaConfigError, match=r"^record 1: variable 'n' is bad"):
+        scan([{"n": "1"}, {"n": "bad"}], check)
+
+
+# --- progress, the duration estimate, and the verdict ------------------------------------------------------
+
+
+def test_progress_is_logged_at_most_every_ten_seconds_with_rate_and_eta():
+    progress = Progress(total=1000, started_at=0.0, done=100)
+    lines = []
+    for step in range(1, 601):  # 60 s in 0.1 s steps, 5 records per step
+        for _ in range(5 if progress.done < 1000 else 0):
+            progress.finished("failed" if progress.done % 50 == 0 else "succeeded", 0.001)
+        line = progress.due(step / 10)
+        if line:
+            lines.append((step / 10, line))
+    assert [at for at, _ in lines] == [10.0, 20.0, 30.0, 40.0, 50.0, 60.0]  # never more often
+    assert "600/1,000 records done (60%)" in lines[0][1] and "50.0 records/s" in lines[0][1]
+    assert "ETA 8 s" in lines[0][1] and "10 failed" in lines[0][1] and "cost so far 0.5" in lines[0][1]
+    assert "1,000/1,000 records done (100%)" in lines[-1][1] and "ETA 0 s" in lines[-1][1]
+
+
+def test_the_estimate_settles_just_around_a_constant_duration():
+    estimate = DurationEstimate()
+    duration = 0.3
+    checks_per_run = []
+    for _ in range(300):  # simulate each run's checks: first at the estimate, then doubling delays
+        at, delay, checks, last_active = estimate.first_check_in(), estimate.check_delay(), 1, None
+        while at < duration:
+            last_active, at, delay, checks = at, at + delay, delay * 2, checks + 1
+        checks_per_run.append(checks)
+        estimate.observe(at, last_active)
+    assert 0.25 < estimate.seconds < 0.33
+    assert sum(checks_per_run[-100:]) / 100 <= 2.0
+
+
+def test_a_reported_duration_is_used_only_when_it_fits_what_the_checks_saw():
+    estimate = DurationEstimate(seconds=1.0, weight=1.0)
+    estimate.observe(2.0, 1.5, reported=1.8)  # within (1.5, 2.0]: taken, with a small margin
+    assert estimate.seconds == pytest.approx(1.8 * 1.02 + 0.005)
+    estimate.observe(2.0, 1.5, reported=1800.0)  # milliseconds, or something else: ignored
+    assert estimate.seconds == pytest.approx(1.75)
+    estimate.observe(2.0, None, reported=None)  # over at the first check: below it
+    assert estimate.seconds == pytest.approx(1.6)
+
+
+def test_judge_fails_past_the_allowed_share_of_unsuccessful_records():
+    manifest = {"total": 100, "succeeded": 97, "failed": 2, "ambiguous": 1, "skipped": 0, "output_uri": "x"}
+    judge(manifest, 0.03, "mark")
+    with pytest.raises(TelaBatchFailedError, match="2 record\\(s\\) failed and 1 are ambiguous out of 100"):
+        judge(manifest, 0.02, "mark")
+    with pytest.raises(TelaBatchFailedError, match="on_ambiguous='fail' stopped the batch"):
+        judge(manifest, 1.0, "fail")
