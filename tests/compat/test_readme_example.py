@@ -1,0 +1,21 @@
+"""README's pytest example, run as written (its code block is read from README.md), on every Airflow line."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_example() -> str:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    (example,) = [block for block in blocks if "def test_my_dag(" in block]
+    return example
+
+
+def test_the_readme_pytest_example_passes(tela_connection_env):
+    namespace: dict = {}
+    exec(compile(readme_example(), str(README), "exec"), namespace)  # the README's own code, as written
+    namespace["test_my_dag"](tela_connection_env)
+    assert tela_connection_env.stats()["runs_created"] == 1
