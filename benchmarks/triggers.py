@@ -312,12 +312,12 @@ def _settle_seconds(scenario: Scenario) -> float:
     """
     ramp = 0.0
     if scenario.client == "tela":
-        from airflow_provider_tela._http.polling import poll_delay
+        from airflow_provider_tela._wait import FIRST_POLL_DELAY
 
-        poll_number = 0
-        while (delay := poll_delay(poll_number, scenario.interval)) < scenario.interval:
+        delay = FIRST_POLL_DELAY
+        while delay < scenario.interval:
             ramp += delay
-            poll_number += 1
+            delay *= 2
     return ramp + SETTLE_SECONDS
 
 
