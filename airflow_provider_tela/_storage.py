@@ -19,6 +19,20 @@ from typing import IO, Any
 from airflow_provider_tela.errors import TelaConfigError
 
 
+class _Iterable:
+    """An object-storage stream whose iteration (by line) works on every Airflow line: 2.11 wraps the
+    file in an object with ``__getitem__`` and no ``__iter__``, so a ``for`` loop over it indexes it."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._stream.readline, b"")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def is_object_storage_path(value: Any) -> bool:
     # By name, so that importing this module does not import Airflow's ObjectStoragePath.
     return any(cls.__name__ == "ObjectStoragePath" for cls in type(value).__mro__)
@@ -52,8 +66,11 @@ class Location:
 
     @property
     def is_local(self) -> bool:
-        """A plain local path (which can be appended to and renamed atomically)."""
-        return isinstance(self._path, Path)
+        """A plain local path (which can be appended to and renamed atomically).
+
+        (On Airflow 2.11 an ObjectStoragePath is also a ``pathlib.Path``: it is not a local path.)
+        """
+        return isinstance(self._path, Path) and not is_object_storage_path(self._path)
 
     @property
     def uri(self) -> str:
@@ -80,7 +97,7 @@ class Location:
     @contextmanager
     def open_read(self) -> Iterator[IO[bytes]]:
         with self._path.open("rb") as stream:
-            yield stream
+            yield stream if self.is_local else _Iterable(stream)  # type: ignore[misc]
 
     def read_bytes(self) -> bytes:
         with self.open_read() as stream:

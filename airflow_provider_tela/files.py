@@ -86,10 +86,10 @@ class TelaFile:
         source = self.source
         if isinstance(source, bytes):
             return "bytes"
+        if _is_object_storage_path(source):  # first: on Airflow 2.11 it is a pathlib.Path too
+            return "object_storage"
         if isinstance(source, PurePath):
             return "local"
-        if _is_object_storage_path(source):
-            return "object_storage"
         if source.startswith(REMOTE_SCHEMES):
             return "url"
         if source.startswith(DATA_SCHEME):

@@ -91,7 +91,7 @@ def tela_nightly_enrichment():
         rows = ObjectStoragePath(manifest["output_uri"], conn_id=STORAGE_CONN_ID)
         sentiments: dict[str, int] = {}
         with rows.open("r") as lines:
-            for line in lines:
+            while line := lines.readline():  # (Airflow 2.11's object-storage files cannot be iterated)
                 row = json.loads(line)
                 if row["status"] == "succeeded":
                     sentiment = row["content"].get("sentiment", "unknown")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from airflow.providers.common.compat.sdk import ObjectStoragePath
+from recording import FAILURES, RecordedBatch
 
 from airflow_provider_tela import TelaBatchOperator
 from airflow_provider_tela.errors import TelaBatchFailedError, TelaConfigError
@@ -24,17 +25,12 @@ from airflow_provider_tela.testing.dags import DAG, run_dag, task, task_states, 
 
 START = datetime(2026, 1, 1)
 MANIFEST_KEYS = {"output_uri", "total", "succeeded", "failed", "ambiguous", "skipped", "usage", "state_uri"}
-FAILURES: dict[str, BaseException | None] = {}
 
 
 @pytest.fixture
 def quick(tela_env):
     tela_env.configure(run_latency=0.05)
     return tela_env
-
-
-def remember_failure(context) -> None:
-    FAILURES[context["ti"].task_id] = context.get("exception")
 
 
 def documents(n: int) -> list[dict[str, str]]:
@@ -137,9 +133,8 @@ def test_bad_input_fails_at_once_before_anything_is_sent(quick, tmp_path, case, 
     (tmp_path / "in.csv").write_text("document,language\na,en\nb\n")
     records = {"bad-json": "in.jsonl", "float": "in.jsonl", "missing": "nope.jsonl", "ragged-csv": "in.csv"}[case]
     with DAG(f"t_batch_bad_{case}", schedule=None, start_date=START) as dag:
-        TelaBatchOperator(task_id="enrich", canvas_id="canvas-echo", records=str(tmp_path / records),
-                          output_path=str(tmp_path / "out"), retries=2, retry_delay=timedelta(seconds=0),
-                          on_failure_callback=remember_failure)
+        RecordedBatch(task_id="enrich", canvas_id="canvas-echo", records=str(tmp_path / records),
+                      output_path=str(tmp_path / "out"), retries=2, retry_delay=timedelta(seconds=0))
     dag_run = run_dag(dag)
     assert task_states(dag_run) == {"enrich": "failed"} and tries(dag_run) == {"enrich": 1}
     assert isinstance(FAILURES["enrich"], TelaConfigError)
@@ -174,9 +169,9 @@ def picky_canvas(emulator) -> None:
 def test_failed_records_do_not_stop_the_batch_and_fail_the_task_past_the_threshold(quick, tmp_path, max_failed_fraction):
     picky_canvas(quick)
     with DAG(f"t_batch_partial_{max_failed_fraction}", schedule=None, start_date=START) as dag:
-        TelaBatchOperator(task_id="enrich", canvas_id="canvas-picky", records=documents(10),
-                          output_path=str(tmp_path / "out"), max_failed_fraction=max_failed_fraction, poll_interval=1,
-                          retries=2, retry_delay=timedelta(seconds=0), on_failure_callback=remember_failure)
+        RecordedBatch(task_id="enrich", canvas_id="canvas-picky", records=documents(10),
+                      output_path=str(tmp_path / "out"), max_failed_fraction=max_failed_fraction, poll_interval=1,
+                      retries=2, retry_delay=timedelta(seconds=0))
     dag_run = run_dag(dag)
     rows = rows_at(str(tmp_path / "out" / "results.jsonl"))  # every row is written either way
     assert [row["status"] for row in rows].count("failed") == 2 and len(rows) == 10

@@ -9,6 +9,8 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
+from recording import FAILURES
+from recording import RecordedCompletion as Recorded
 from test_operator_dags import CrashAfterSubmit
 
 from airflow_provider_tela.errors import TelaAmbiguousRunError, TelaAuthenticationError, TelaNotFoundError
@@ -17,24 +19,6 @@ from airflow_provider_tela.operators.tela import TelaCompletionOperator
 from airflow_provider_tela.testing.dags import DAG, run_dag, task, task_states, xcoms
 
 START = datetime(2026, 1, 1)
-FAILURES: dict[str, BaseException] = {}
-
-
-class Recorded(TelaCompletionOperator):
-    """Remembers what its try raised (on_failure_callback's context has no exception on Airflow 3.0)."""
-
-    def execute(self, context):
-        return self._recording(super().execute, context)
-
-    def execute_complete(self, context, event):
-        return self._recording(super().execute_complete, context, event)
-
-    def _recording(self, method, *args):
-        try:
-            return method(*args)
-        except BaseException as exc:
-            FAILURES[self.task_id] = exc
-            raise
 
 
 def tries(dag_run) -> dict[str, int]:

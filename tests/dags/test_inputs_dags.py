@@ -169,3 +169,19 @@ def test_all_example_dags_parse_cleanly():
     assert bag.import_errors == {}
     assert {"tela_canvas_step", "tela_enrichment", "tela_production_pipeline", "tela_documents_from_storage",
             "tela_nightly_enrichment"} <= set(bag.dag_ids)
+
+
+def test_an_object_storage_path_is_uploaded_on_every_airflow_line(tela_env, tmp_path):
+    # On Airflow 2.11 an ObjectStoragePath is also a pathlib.Path: it must still be read as object storage.
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    (tmp_path / "report.pdf").write_bytes(b"%PDF from object storage")
+    with DAG("t_object_storage_path", schedule=None, start_date=START) as dag:
+        TelaCompletionOperator(
+            task_id="canvas", canvas_id="canvas-file", poll_interval=0.5,
+            variables={"document": ObjectStoragePath(f"file://{tmp_path}/report.pdf")},
+        )
+    dag_run = run_dag(dag)
+    assert task_states(dag_run) == {"canvas": "success"}
+    document = xcoms(dag_run)[("canvas", -1, "return_value")]["variables"]["document"]
+    assert document["sha256"] == hashlib.sha256(b"%PDF from object storage").hexdigest()
