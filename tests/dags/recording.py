@@ -17,15 +17,16 @@ FAILURES: dict[str, BaseException] = {}
 class _Recording:
     task_id: str
 
-    def execute(self, context: Any) -> Any:
-        return self._recording(super().execute, context)  # type: ignore[misc]
+    def execute(self, context: Any, **kwargs: Any) -> Any:
+        # (**kwargs: Airflow 2.11 calls execute with a per-class sentinel keyword)
+        return self._recording(super().execute, context, **kwargs)  # type: ignore[misc]
 
     def execute_complete(self, context: Any, event: Any) -> Any:
         return self._recording(super().execute_complete, context, event)  # type: ignore[misc]
 
-    def _recording(self, method: Any, *args: Any) -> Any:
+    def _recording(self, method: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            return method(*args)
+            return method(*args, **kwargs)
         except BaseException as exc:
             FAILURES[self.task_id] = exc
             raise
