@@ -7,7 +7,7 @@ request models reject unknown fields, because a typo in a DAG should fail before
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AliasChoices,
@@ -15,6 +15,8 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
     Tag,
     ValidationError,
     field_validator,
@@ -26,7 +28,43 @@ from airflow_provider_tela.errors import TelaConfigError
 
 
 class _Response(BaseModel):
+    """A model of something Tela answered: read tolerantly, because the run is already paid for.
+
+    Unknown fields are kept (``model_extra``). A known field whose value has drifted from the
+    documented type (a number where a string was documented, a string where an object was) is read
+    as ``None`` and its raw value kept in ``unreadable``. A required field (a run's ``id`` and
+    ``status``, a completion's ``choices``) or one that carries the output (``_essential``: a run's
+    ``output_content``, tool calls and their arguments) that cannot be read fails the answer: the
+    output is never silently lost.
+    """
+
     model_config = ConfigDict(extra="allow", populate_by_name=True)
+    _essential: ClassVar[frozenset[str]] = frozenset()
+
+    _unreadable: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def unreadable(self) -> dict[str, Any]:
+        """Documented fields whose values had another type than documented, as Tela sent them."""
+        return self._unreadable
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _tolerate_drift(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            if not isinstance(data, dict):
+                raise
+            fields = cls.model_fields
+            drifted = {e["loc"][0] if e["loc"] else "" for e in exc.errors()}
+            # an answer that is not an object, or a required field that cannot be read, fails it
+            if not all(key in fields and key in data and not fields[key].is_required()
+                       and key not in cls._essential for key in drifted):
+                raise
+            model = handler({key: value for key, value in data.items() if key not in drifted})
+            model._unreadable = {key: data[key] for key in drifted}
+            return model
 
 
 class _Request(BaseModel):
@@ -183,6 +221,11 @@ class Message(_Request):
 
 
 class FunctionParameters(_Request):
+    """A function's parameters: a JSON schema. Other JSON-schema keys (``title``, ``$defs``,
+    ``additionalProperties``, ... as ``model_json_schema()`` writes them) pass through."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
     type: Literal["object"] = "object"
     properties: dict[str, Any] = Field(default_factory=dict)
     required: list[str] | None = None
@@ -233,6 +276,9 @@ class Override(_Request):
 
     ``type`` is required by Tela's OpenAPI and SDK, so an override always carries one: ``"chat"``
     unless given. For a canvas that runs a completion model, pass ``type="completion"``.
+
+    ``extra_body`` holds override fields the provider does not know yet, merged into the override
+    as they are (unknown keys are refused otherwise, so that a typo fails before sending).
     """
 
     model: str | None = None
@@ -240,11 +286,41 @@ class Override(_Request):
     type: Literal["chat", "completion"] = DEFAULT_OVERRIDE_TYPE
     functions: list[FunctionDefinition] | None = None
     structured_output: StructuredOutput | None = None
+    extra_body: dict[str, Any] | None = Field(default=None, exclude=True)
 
     @field_validator("type", mode="before")
     @classmethod
     def _default_type(cls, value: Any) -> Any:
         return DEFAULT_OVERRIDE_TYPE if value is None else value
+
+    @field_validator("extra_body")
+    @classmethod
+    def _unmanaged_override_json(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return unmanaged_json(
+            value, frozenset(cls.model_fields) - {"extra_body"}, "override.extra_body", " (give it as a key of override)"
+        )
+
+    def to_payload(self) -> dict[str, Any]:
+        return {**self.model_dump(by_alias=True, exclude_none=True, mode="json"), **(self.extra_body or {})}
+
+
+def unmanaged_json(
+    value: dict[str, Any] | None, managed: frozenset[str], name: str, hint: str = ""
+) -> dict[str, Any] | None:
+    """An ``extra_body``: plain JSON that sets no field the provider sends from its own parameters."""
+    if not value:
+        return value
+    clash = sorted(set(value) & managed)
+    if clash:
+        raise ValueError(
+            f"{name} may not set {', '.join(map(repr, clash))}: the provider sends "
+            f"{'these' if len(clash) > 1 else 'it'} from its own parameter of the same name{hint}"
+        )
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be plain JSON (str, number, bool, None, list, dict): {exc}") from None
+    return value
 
 
 VARIABLE_SHAPES = (
@@ -309,21 +385,11 @@ class CompletionRequest(_Request):
     @field_validator("extra_body")
     @classmethod
     def _unmanaged_json(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if not value:
-            return value
-        managed = sorted(set(value) & MANAGED_FIELDS)
-        if managed:
-            raise ValueError(
-                f"extra_body may not set {', '.join(map(repr, managed))}: the provider sends "
-                f"{'these' if len(managed) > 1 else 'it'} from its own parameter of the same name "
-                "(canvas_id, application_id, variables, messages, override or output_schema, stream, webhook_url; "
-                "async follows the operator's mode)"
-            )
-        try:
-            json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"extra_body must be plain JSON (str, number, bool, None, list, dict): {exc}") from None
-        return value
+        return unmanaged_json(
+            value, MANAGED_FIELDS, "extra_body",
+            " (canvas_id, application_id, variables, messages, override or output_schema, stream, webhook_url; "
+            "async follows the operator's mode; new override fields go in override={..., 'extra_body': {...}})",
+        )
 
     @model_validator(mode="after")
     def _one_target(self) -> CompletionRequest:
@@ -358,6 +424,8 @@ class CompletionRequest(_Request):
         for flag in ("stream", "async"):
             if not payload.get(flag):
                 payload.pop(flag, None)
+        if self.override is not None:
+            payload["override"] = self.override.to_payload()
         payload.update(self.extra_body or {})
         return payload
 
@@ -395,6 +463,8 @@ class Information(_Response):
 
 
 class ToolCall(_Response):
+    _essential = frozenset({"arguments"})
+
     name: str | None = None
     # A JSON string in the OpenAPI; an object too in Tela's SDK (``str | dict``): both are read.
     arguments: Arguments | None = None
@@ -405,6 +475,8 @@ class ToolCall(_Response):
 
 
 class OutputContent(_Response):
+    _essential = frozenset({"tool_calls"})
+
     role: str | None = None
     content: Any = None
     tool_calls: list[ToolCall] | None = None
@@ -449,6 +521,8 @@ class RunProgress(BaseModel):
 class CanvasRun(_Response):
     """A canvas run, as ``GET /v2/chat/completions/{id}`` and async submissions answer it."""
 
+    _essential = frozenset({"output_content"})
+
     id: str = Field(min_length=1)
     status: str = Field(min_length=1)
     input_content: InputContent | None = None
@@ -488,6 +562,8 @@ class CanvasRun(_Response):
 
 
 class CompletionMessage(_Response):
+    _essential = frozenset({"tool_calls"})
+
     role: str | None = None
     content: Any = None
     tool_calls: list[ToolCall] | None = None
@@ -520,12 +596,16 @@ class ChatCompletion(_Response):
 
 
 class ChunkDelta(_Response):
+    _essential = frozenset({"function_call"})
+
     role: str | None = None
     content: Any = None
     function_call: FunctionCall | None = None
 
 
 class ChunkChoice(_Response):
+    _essential = frozenset({"delta", "message"})
+
     delta: ChunkDelta | None = None
     message: CompletionMessage | None = None
     finish_reason: str | None = None
@@ -533,6 +613,8 @@ class ChunkChoice(_Response):
 
 class CompletionChunk(_Response):
     """One Server-Sent Event of a streamed completion."""
+
+    _essential = frozenset({"choices", "message"})
 
     id: str | None = None
     object: str | None = None

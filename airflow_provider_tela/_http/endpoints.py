@@ -55,7 +55,7 @@ def _created(call: calls.ApiCall, model: type[Any], body: bytes, secrets: tuple[
         error = may_exist(call, f"the answer is not JSON: {excerpt!r}")
     else:
         run_id = readable_run_id(data)
-        if model is CanvasRun and run_id and "status" not in data:
+        if model is CanvasRun and run_id and data.get("status") in (None, ""):
             data = {**data, "status": "created"}  # the docs: an async request "returns an id"
         try:
             return model.model_validate(data)

@@ -15,6 +15,7 @@ ERROR_NAMES = {
     403: "ForbiddenError",
     404: "NotFoundError",
     405: "MethodNotAllowedError",
+    413: "PayloadTooLargeError",
     422: "UnprocessableEntityError",
     429: "TooManyRequestsError",
     500: "InternalServerError",
@@ -22,7 +23,16 @@ ERROR_NAMES = {
 }
 
 
+# Every ``code`` the emulator answers (all invented: README lists them, and a test holds it to that).
+ERROR_CODES = frozenset({
+    "invalid_request", "not_found", "method_not_allowed", "unauthorized", "forbidden", "rate_limited",
+    "server_error", "run_failed", "payload_too_large", "http_error", "stream_error",
+})
+
+
 def error_body(status: int, message: str, code: str, details: Any = None) -> dict[str, Any]:
+    if code not in ERROR_CODES:
+        raise ValueError(f"the emulator has no error code {code!r}: add it to ERROR_CODES and README")
     name = ERROR_NAMES.get(status, "Error")
     body: dict[str, Any] = {"code": code, "message": message, "status": status, "name": name}
     if details is not None:

@@ -52,9 +52,13 @@ _DROP_AFTER: ContextVar[bool] = ContextVar("tela_emulator_drop_after", default=F
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+# The largest request body the emulator reads (Tela's own limit is not documented; invented, see README).
+MAX_REQUEST_BYTES = 64 * 2**20
+
+
 def build_app(state: EmulatorState) -> web.Application:
     completion_body_validator()  # a spec page that cannot be read fails the start, not the first request
-    app = web.Application(middlewares=[_api_middleware])
+    app = web.Application(middlewares=[_api_middleware], client_max_size=MAX_REQUEST_BYTES)
     app[STATE] = state
     app.router.add_post("/v2/chat/completions", _create_completion)
     app.router.add_get("/v2/chat/completions/{run_id}", _get_run)
@@ -155,11 +159,22 @@ async def _api_middleware(request: web.Request, handler: Handler) -> web.StreamR
         code = "not_found" if unrouted.status == 404 else "method_not_allowed"
         return _error(unrouted.status, f"{method} {path} is not a route of the Tela API", code)
     if state.faults.take(method, path, DROP_AFTER_KINDS) is None:
-        return await handler(request)
+        return await _as_api_error(handler, request)
     state.stats.faults_injected["drop_after"] += 1
     _DROP_AFTER.set(True)
     await handler(request)
     return _drop(request)
+
+
+async def _as_api_error(handler: Handler, request: web.Request) -> web.StreamResponse:
+    """aiohttp's own refusals (a body over MAX_REQUEST_BYTES, ...) are text/plain: answer Tela's JSON."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = "payload_too_large" if exc.status == 413 else "http_error"
+        return _error(exc.status, exc.text or exc.reason, code)
 
 
 def _check_auth(request: web.Request, state: EmulatorState) -> web.Response | None:

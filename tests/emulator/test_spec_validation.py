@@ -217,6 +217,31 @@ def test_unknown_routes_answer_json(tela_emulator: TelaEmulator, method: str, pa
     assert tela_emulator.stats()["unknown_routes"] == 1
 
 
+def test_a_body_over_the_limit_answers_tela_s_json_error(tela_emulator: TelaEmulator) -> None:
+    # aiohttp's own refusal is text/plain; a 2 MiB data: URI is a file a user may well inline
+    from airflow_provider_tela.testing.server import MAX_REQUEST_BYTES
+
+    big = "data:application/pdf;base64," + "A" * (2 * 2**20)
+    assert post(tela_emulator, echo(variables={"document": {"file_url": big}})).status_code == 200
+    response = post(tela_emulator, echo(variables={"document": "x" * (MAX_REQUEST_BYTES + 1)}))
+    assert response.status_code == 413 and response.headers["Content-Type"].startswith("application/json")
+    error = response.json()
+    assert set(error) >= ERROR_KEYS and error["code"] == "payload_too_large" and error["name"] == "PayloadTooLargeError"
+
+
+def test_every_invented_error_code_is_listed_in_readme() -> None:
+    """The README's "Documented and invented" section names every ``code`` the emulator can answer."""
+    from airflow_provider_tela.testing.api_errors import ERROR_CODES, error_body
+    from airflow_provider_tela.testing.server import STREAM_ERROR
+
+    assert STREAM_ERROR["code"] in ERROR_CODES
+    with pytest.raises(ValueError, match="no error code"):
+        error_body(400, "m", "an_unlisted_code")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("### Documented and invented"):readme.index("## Example DAGs")]
+    assert sorted(code for code in ERROR_CODES if f"`{code}`" not in section) == []
+
+
 def test_unknown_api_routes_still_need_the_key(tela_emulator: TelaEmulator) -> None:
     response = requests.get(tela_emulator.url + "/v2/nope", timeout=5)
     assert response.status_code == 401 and response.json()["name"] == "UnauthorizedError"

@@ -237,11 +237,11 @@ def test_a_post_answered_in_an_unexpected_shape_keeps_the_run_id(monkeypatch):
     assert len(server.seen("POST")) == 2
 
 
-async def id_only(request, writer):
-    await respond(request, writer, 200, {"id": "run-7"})
+@pytest.mark.parametrize("reply", [{"id": "run-7"}, {"id": "run-7", "status": None}, {"id": "run-7", "status": ""}])
+def test_an_async_reply_with_only_an_id_is_a_created_run(monkeypatch, reply):
+    async def id_only(request, writer):
+        await respond(request, writer, 200, reply)
 
-
-def test_an_async_reply_with_only_an_id_is_a_created_run(monkeypatch):
     with HostileServer(id_only) as server:
         hook = connect(monkeypatch, server)
         run = hook.submit_request(async_request())

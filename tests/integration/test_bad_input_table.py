@@ -87,6 +87,7 @@ CASES = [
     Case("system message", lambda c: validate(canvas_id="c", messages=[{"role": "system", "content": "x"}]), TelaConfigError, ("role 'system' is not in Tela's API", "canvas's prompt")),
     Case("parser_type and parserType disagree", lambda c: validate(canvas_id="c", variables={"d": TelaFile("https://x/a.pdf", {"parser_type": "a", "parserType": "b"})}), TelaConfigError, ("parser_type or parserType",)),
     Case("extra_body setting a managed field", lambda c: c.hook.prepare_request(canvas_id="canvas-echo", extra_body={"override": {"model": "m"}}), TelaConfigError, ("extra_body may not set 'override'", "output_schema")),
+    Case("override.extra_body setting a known override field", lambda c: c.hook.prepare_request(canvas_id="canvas-echo", override={"extra_body": {"temperature": 2}}), TelaConfigError, ("override.extra_body may not set 'temperature'", "give it as a key of override")),
     Case("bad message content shape", lambda c: validate(canvas_id="c", messages=[{"role": "user", "content": {"type": "video"}}]), TelaConfigError, ("messages.0.content", "content must be a string, {'type': 'text'")),
     Case("message without content", lambda c: validate(canvas_id="c", messages=[{"role": "user"}]), TelaConfigError, ("messages.0.content", "Field required")),
     Case("missing file", lambda c: validate(canvas_id="c", variables={"d": TelaFile(c.tmp / "nope.pdf")}), TelaConfigError, ("does not exist",)),

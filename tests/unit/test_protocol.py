@@ -121,6 +121,20 @@ def test_sse_decoder_yields_chunks_and_detects_truncation():
         bad.feed("")
 
 
+@pytest.mark.parametrize("final", [
+    '{"choices": [{"delta": {}, "finish_reason": "stop"}]}',
+    '{"choices": [], "message": {"role": "assistant", "content": "Hello"}}',
+    '{"choices": [{"message": {"role": "assistant", "content": "Hello"}}]}',
+])
+def test_a_stream_with_a_final_message_but_no_done_is_complete(final):
+    # Tela's SDK accepts a stream that ends after its final chunk without "data: [DONE]"
+    decoder = SSEDecoder()
+    for line in ('data: {"choices": [{"delta": {"content": "Hello"}}]}', "", f"data: {final}", ""):
+        decoder.feed(line)
+    assert not decoder.done
+    decoder.close()
+
+
 def test_run_id_is_checked_and_quoted():
     with pytest.raises(TelaConfigError, match="run_id"):
         calls.get_run("  ")

@@ -193,6 +193,30 @@ def test_extra_body_must_be_plain_json(value: Any) -> None:
     assert "extra_body must be plain JSON" in refused(extra_body={"label": value})
 
 
+def test_new_override_fields_go_through_the_override_s_extra_body() -> None:
+    sent = payload(override={"model": "m", "extra_body": {"reasoning_effort": "high"}})
+    assert sent["override"] == {"model": "m", "type": "chat", "reasoning_effort": "high"}
+    assert "override.extra_body may not set 'model'" in refused(override={"extra_body": {"model": "x"}})
+    assert "override.extra_body must be plain JSON" in refused(override={"extra_body": {"x": math.inf}})
+    assert "Extra inputs are not permitted" in refused(override={"modle": "m"})  # the typo guard stays
+    assert "override={..., 'extra_body'" in refused(extra_body={"override": {"model": "m"}})
+
+
+def test_function_parameters_keep_every_json_schema_key() -> None:
+    class Args(BaseModel):
+        """Where to look."""
+
+        city: str
+        days: int = 1
+
+    schema = Args.model_json_schema()
+    [function] = payload(override={"functions": [{"name": "weather", "parameters": schema}]})["override"]["functions"]
+    assert function["parameters"] == schema  # title, description, required, ... as pydantic wrote them
+    extra = {"type": "object", "properties": {}, "additionalProperties": False, "$defs": {"X": {}}}
+    [function] = payload(override={"functions": [{"name": "f", "parameters": extra}]})["override"]["functions"]
+    assert function["parameters"] == extra
+
+
 # --- 5. tool and function call arguments: a string or an object -----------------------------------
 
 ARGS = {"city": "Recife", "days": 3}
@@ -267,6 +291,62 @@ def test_a_run_from_a_newer_api_parses_and_keeps_what_it_does_not_know() -> None
     assert run.raw_input.model_extra == {"label": "nightly", "long_response": True}
     assert run.raw_input.override == {"type": "agent"}
     assert run.usage["cached_tokens"] == 2
+
+
+@pytest.mark.parametrize(("drift", "where"), [
+    ({"created_at": 1728399621}, lambda run: run),
+    ({"raw_output": "text"}, lambda run: run),
+    ({"compatibility_date": 20240101}, lambda run: run),
+    ({"raw_input": {"messages": "x"}}, lambda run: run.raw_input),
+    ({"input_content": ["x"]}, lambda run: run),
+    ({"output_content": {"content": "hi", "information": {"duration": "1.2s", "cost": 0.1}}},
+     lambda run: run.output_content.information),
+    ({"output_content": {"content": "hi", "information": {"input_tokens": 3.5}}},
+     lambda run: run.output_content.information),
+    ({"output_content": {"content": "hi", "has_structured_output": "maybe", "input_messages": ["m"]}},
+     lambda run: run.output_content),
+])
+def test_a_paid_run_with_a_drifted_field_still_parses(drift: dict[str, Any], where: Any) -> None:
+    """Tela's SDK builds answers without validating them: a known field of another type than
+    documented must not fail a run that is already paid for. It reads as None, its raw value kept."""
+    run = parse_model(CanvasRun, {"id": "r", "status": "succeeded", **drift}, "run r")
+    assert run.status == "succeeded" and where(run).unreadable
+    for name, value in where(run).unreadable.items():
+        assert getattr(where(run), name) is None and value is not None
+    if "output_content" in drift:
+        assert run.content == "hi"
+
+
+def test_a_completion_with_drifted_fields_keeps_its_content() -> None:
+    completion = parse_model(ChatCompletion, {"created": "yesterday", "usage": "many", "choices": [
+        {"finish_reason": 5, "message": {"role": ["a"], "content": "c"}}]}, "a completion")
+    assert completion.content == "c"
+    assert completion.unreadable == {"created": "yesterday", "usage": "many"}
+    assert completion.choices[0].unreadable == {"finish_reason": 5}
+    assert completion.choices[0].message.unreadable == {"role": ["a"]}
+
+
+@pytest.mark.parametrize("document", [
+    {"id": 5, "status": "succeeded"},                                    # required: the run's id
+    {"id": "r", "status": ["succeeded"]},                                # required: its status
+    {"id": "r", "status": "succeeded", "output_content": "hi"},          # the output itself
+    {"id": "r", "status": "succeeded", "output_content": {"tool_calls": {"name": "t"}}},
+    {"id": "r", "status": "succeeded", "output_content": {"tool_calls": [{"arguments": [1]}]}},
+])
+def test_a_run_whose_id_status_or_output_cannot_be_read_fails(document: dict[str, Any]) -> None:
+    from airflow_provider_tela.errors import TelaBadResponseError
+
+    with pytest.raises(TelaBadResponseError):
+        parse_model(CanvasRun, document, "run r")
+
+
+def test_a_completion_whose_output_cannot_be_read_fails() -> None:
+    from airflow_provider_tela.errors import TelaBadResponseError
+
+    for document in ({"choices": "x"}, {"choices": [{"message": "x"}]},
+                     {"choices": [{"message": {"content": "c", "tool_calls": "t"}}]}):
+        with pytest.raises(TelaBadResponseError):
+            parse_model(ChatCompletion, document, "a completion")
 
 
 def test_completions_chunks_and_versions_keep_unknown_fields() -> None:
