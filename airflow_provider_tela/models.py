@@ -296,9 +296,8 @@ class Override(_Request):
     @field_validator("extra_body")
     @classmethod
     def _unmanaged_override_json(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        return unmanaged_json(
-            value, frozenset(cls.model_fields) - {"extra_body"}, "override.extra_body", " (give it as a key of override)"
-        )
+        managed = frozenset(cls.model_fields) - {"extra_body"}
+        return unmanaged_json(value, managed, "override.extra_body", " (give it as a key of override)")
 
     def to_payload(self) -> dict[str, Any]:
         return {**self.model_dump(by_alias=True, exclude_none=True, mode="json"), **(self.extra_body or {})}
