@@ -82,7 +82,8 @@ def _ssl_context(cafile: str) -> ssl.SSLContext:
 def classify(exc: BaseException, deadline: Deadline) -> tuple[Failure, str]:
     """Every failure aiohttp or the socket layer can raise, as one Failure kind (detail: the type)."""
     name = type(exc).__name__
-    if isinstance(exc, (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch, ssl.SSLError)):
+    if isinstance(exc, (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch)):
+        # raised while connecting: the certificate or the handshake, which a person must fix
         reason = getattr(exc, "certificate_error", None) or getattr(exc, "reason", None)
         return Failure.TLS, str(getattr(reason, "verify_message", None) or getattr(reason, "reason", None) or name)
     if isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)):

@@ -132,8 +132,13 @@ def classify(exc: BaseException, in_flight: _InFlight) -> tuple[Failure, str]:
     name = type(exc).__name__
     if in_flight.fired:
         return Failure.DEADLINE, "the time allowed ran out"
+    sent = in_flight.conn is not None  # a connection was taken: the request may have left
     if isinstance(exc, requests.exceptions.SSLError):
-        return Failure.TLS, _tls_reason(exc)
+        reason = _tls_reason(exc)
+        if reason is not None:
+            return Failure.TLS, reason
+        # not the certificate or the handshake: a TLS record broken after the request went out
+        return (Failure.NO_ANSWER if sent else Failure.NOT_SENT), name
     if isinstance(exc, (requests.exceptions.ConnectTimeout, requests.exceptions.ProxyError)):
         return Failure.NOT_SENT, name
     if isinstance(exc, requests.exceptions.ReadTimeout):
@@ -150,21 +155,28 @@ def classify(exc: BaseException, in_flight: _InFlight) -> tuple[Failure, str]:
     if isinstance(exc, (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL,
                         requests.exceptions.InvalidSchema, requests.exceptions.MissingSchema,
                         requests.exceptions.InvalidJSONError)):
+        if sent:  # e.g. an answer with two different Content-Length headers: the request went out
+            return Failure.NO_ANSWER, f"{name} in the answer"
         return Failure.NOT_SENT, f"the request could not be built ({name})"
     if isinstance(exc, (requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
                         http.client.HTTPException, OSError)):
-        return (Failure.NOT_SENT if in_flight.conn is None else Failure.NO_ANSWER), name
+        return (Failure.NO_ANSWER if sent else Failure.NOT_SENT), name
     raise exc  # not a transport failure: a bug, let it surface as is
 
 
-def _tls_reason(exc: BaseException) -> str:
-    text = str(exc)
-    for marker in ("certificate verify failed", "hostname mismatch", "self-signed certificate",
-                   "self signed certificate", "unable to get local issuer", "certificate has expired",
-                   "wrong version number", "handshake failure"):
-        if marker in text:
-            return marker
-    return type(exc).__name__
+# What a failed certificate check or handshake says: a person must fix it, no retry will.
+TLS_SETUP_MARKERS = (
+    "certificate verify failed", "hostname mismatch", "self-signed certificate", "self signed certificate",
+    "unable to get local issuer", "certificate has expired", "wrong version number", "handshake failure",
+    "unknown ca", "bad certificate", "certificate unknown", "unsupported protocol", "no protocols available",
+    "alert protocol version",
+)
+
+
+def _tls_reason(exc: BaseException) -> str | None:
+    """The certificate or handshake failure ``exc`` reports, or None for any other TLS error."""
+    text = str(exc).lower()
+    return next((marker for marker in TLS_SETUP_MARKERS if marker in text), None)
 
 
 def _read_capped(response: requests.Response, limit: int) -> bytes:

@@ -199,8 +199,15 @@ async def status_line_garbage(request, writer):
     writer.close()
 
 
+async def two_content_lengths(request, writer):
+    # requests raises InvalidHeader for this answer: after the request was sent, not while building it
+    await send(request, writer, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 5\r\n\r\n{}")
+    await asyncio.sleep(0.2)
+    writer.close()
+
+
 @pytest.mark.parametrize("handler", [cut_chunked, cut_sized, bad_gateway_after_acting, bad_gateway_500, gzip_lie,
-                                     not_utf8_json, status_line_garbage])
+                                     not_utf8_json, status_line_garbage, two_content_lengths])
 def test_a_post_without_a_usable_answer_is_may_exist_and_sent_once(monkeypatch, handler):
     with HostileServer(handler) as server:
         raised = submit_both_ways(monkeypatch, server)
@@ -390,6 +397,35 @@ def test_no_cookie_travels_between_tela_connections(monkeypatch):
         sync_a.get_run("r1")
         sync_b.get_run("r1")
     assert [r.headers.get("cookie") for r in a.requests + b.requests] == [None] * 6
+
+
+def test_a_tls_record_broken_after_the_post_is_may_exist_not_a_certificate_error(monkeypatch):
+    """A corrupted TLS record (bad MAC, as a broken middlebox sends) after the request went out: the
+    run may exist. Read as a certificate failure it was fatal, the intent withdrawn, and a clear paid again."""
+    import os
+
+    from airflow_provider_tela.testing.tls import create_tls_material
+
+    async def corrupt_record(request, writer):
+        os.write(writer.get_extra_info("socket").fileno(), b"\x17\x03\x03\x00\x20" + b"\x00" * 32)
+        await asyncio.sleep(0.3)
+        writer.close()
+
+    material = create_tls_material()
+    try:
+        with HostileServer(corrupt_record, ssl_context=material.server_context()) as server:
+            monkeypatch.setenv("AIRFLOW_CONN_TELA_DEFAULT", server.connection_json(
+                KEY, max_retries=3, ca_bundle=str(material.cert_path)))
+            raised = []
+            for submit in (lambda: TelaHook().submit_request(async_request()),
+                           lambda: asyncio.run(TelaAsyncHook().submit_request(async_request()))):
+                with pytest.raises(TelaError) as info:
+                    within(HANG_GUARD, submit)
+                raised.append(info.value)
+    finally:
+        material.cleanup()
+    assert [type(error) for error in raised] == [TelaRunMayExistError] * 2, raised
+    assert len(server.seen("POST")) == 2  # one per client: never retried
 
 
 def test_a_tls_failure_ends_the_trigger_at_once(monkeypatch, tmp_path):
