@@ -16,6 +16,7 @@ Two properties of each class matter to Airflow and to waits:
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -24,12 +25,27 @@ from airflow.providers.common.compat.sdk import AirflowFailException
 BODY_EXCERPT_CHARS = 500
 
 
+@lru_cache(maxsize=32)
 def secret_forms(secret: str) -> tuple[str, ...]:
     """The ways a secret can appear in text: as is, escaped as in a repr or JSON, URL-encoded."""
     if not secret:
         return ()
     forms = {secret, repr(secret)[1:-1], json.dumps(secret)[1:-1], quote(secret, safe=""), quote(secret)}
     return tuple(sorted((f for f in forms if f), key=len, reverse=True))
+
+
+@lru_cache(maxsize=32)
+def _secret_bytes(secrets: tuple[str, ...]) -> tuple[bytes, ...]:
+    return tuple(form.encode("utf-8") for secret in secrets for form in secret_forms(secret))
+
+
+def scrub_body(body: bytes, secrets: tuple[str, ...]) -> bytes:
+    """``body`` with every secret replaced by ``***``: an answer that echoes the key (a hostile or
+    broken server) cannot carry it on into a run id, an output, an error message or XCom."""
+    for form in _secret_bytes(secrets):
+        if form in body:
+            body = body.replace(form, b"***")
+    return body
 
 
 def scrub(text: str, secrets: tuple[str, ...] = ()) -> str:

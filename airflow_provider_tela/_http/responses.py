@@ -182,7 +182,8 @@ def readable_run_id(data: Any) -> str | None:
     """The run id in an answer that is otherwise unusable, if one can be read."""
     if isinstance(data, dict):
         run_id = data.get("id")
-        if isinstance(run_id, str) and run_id.strip() and len(run_id) <= 200:
+        # an id with a secret scrubbed out of it (an echoed key, now "***") names no run
+        if isinstance(run_id, str) and run_id.strip() and len(run_id) <= 200 and "***" not in run_id:
             return run_id.strip()
     return None
 

@@ -28,6 +28,7 @@ from airflow_provider_tela.errors import (
     TelaServerError,
     TelaTLSError,
     scrub,
+    scrub_body,
 )
 
 log = logging.getLogger("airflow_provider_tela")
@@ -111,7 +112,8 @@ class Attempts:
     def answered(self, status: int, headers: Mapping[str, str], body: bytes | None) -> Outcome:
         """Judge an HTTP answer. ``body`` is None for a streamed success the caller reads itself."""
         if status < 300:
-            return Outcome(body=body)
+            # the one place both clients' answers pass: no parser downstream ever sees the key
+            return Outcome(body=None if body is None else scrub_body(body, self.secrets))
         error = error_for_status(self.call, status, headers, body or b"", self.secrets)
         if not isinstance(error, (TelaRateLimitError, TelaServerError)):
             return Outcome(error=error)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from airflow_provider_tela._http.responses import load_json, validate
-from airflow_provider_tela.errors import TelaBadResponseError, TelaRunFailedError, detached, scrub
+from airflow_provider_tela.errors import TelaBadResponseError, TelaRunFailedError, detached, scrub, scrub_body
 from airflow_provider_tela.models import CompletionChunk
 
 DONE = "[DONE]"
@@ -34,6 +34,10 @@ class SSEDecoder:
 
     def feed(self, raw_line: bytes | str) -> CompletionChunk | None:
         """Take one line (without or with its line ending); return a chunk when an event completes."""
+        if isinstance(raw_line, str):
+            raw_line = raw_line.encode("utf-8")
+        if self.secrets:  # an echoed key must not reach the streamed text, the run id or an error
+            raw_line = scrub_body(raw_line, self.secrets)
         if isinstance(raw_line, bytes):
             try:
                 raw_line = raw_line.decode("utf-8")

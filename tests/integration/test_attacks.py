@@ -24,6 +24,7 @@ from airflow_provider_tela.errors import (
     TelaClientError,
     TelaConnectionError,
     TelaError,
+    TelaRunFailedError,
     TelaRunMayExistError,
     TelaTLSError,
 )
@@ -296,6 +297,50 @@ def test_an_answer_echoing_the_authorization_header_never_puts_the_key_in_an_err
         raised.append(get_info.value)
     for error in raised:
         assert_no_key_anywhere(error)
+
+
+def key_free(value: Any) -> bool:
+    return KEY not in json.dumps(value, default=repr)
+
+
+def test_an_echoed_key_reaches_no_run_id_output_error_or_trigger_event(monkeypatch):
+    """Every answer that echoes the key (in a run id, an output, a failure reason, a stream) is read
+    with the key already replaced: it cannot travel on into XCom, the durable record or an event."""
+    def auth(request) -> str:
+        return request.headers.get("authorization", "")
+
+    async def echoes(request, writer):
+        if request.method == "POST" and b'"stream"' in request.body:
+            frame = json.dumps({"id": "s1", "choices": [{"delta": {"content": auth(request)}, "finish_reason": "stop"}]})
+            await respond(request, writer, 200, f"data: {frame}\n\ndata: [DONE]\n\n".encode(),
+                          {"Content-Type": "text/event-stream"})
+        elif request.method == "POST":
+            await respond(request, writer, 200, {"id": auth(request), "status": 42})
+        elif request.path.endswith("/other"):
+            await respond(request, writer, 200, run_json(auth(request), "running"))
+        elif request.path.endswith("/failed"):
+            await respond(request, writer, 200, run_json("failed", "failed", error={"message": "bad " + auth(request)}))
+        else:
+            await respond(request, writer, 200, run_json("done", "succeeded", output_content={"content": auth(request)}))
+
+    with HostileServer(echoes) as server:
+        hook = connect(monkeypatch, server, max_retries=0)
+        raised = submit_both_ways(monkeypatch, server)
+        assert [type(e) for e in raised] == [TelaRunMayExistError] * 2 and [e.run_id for e in raised] == [None] * 2
+        with pytest.raises(TelaBadResponseError) as other:
+            hook.get_run("other")
+        raised.append(other.value)
+        with pytest.raises(TelaRunFailedError) as failed:
+            hook.wait_for_run("failed", poll_interval=0.1, timeout=5)
+        raised.append(failed.value)
+        event = trigger_event(TelaRunTrigger("failed", poll_interval=0.1, end_time=time.time() + 5))
+        done = hook.get_run("done")
+        streamed = "".join(chunk.text for chunk in hook.stream_completion(canvas_id="c", variables={"d": "x"}))
+    for error in raised:
+        assert_no_key_anywhere(error)
+    assert event["status"] == "failed" and key_free(event) and "***" in event["message"]
+    assert done.content == "Bearer ***" and key_free(done.model_dump())
+    assert streamed == "Bearer ***"
 
 
 async def echo_authorization_as_error(request, writer):
