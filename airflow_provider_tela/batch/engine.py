@@ -16,6 +16,10 @@ Per record, within its own ``timeout`` (counted from its first submission attemp
    single-run operator, first checking it when runs of this batch are usually done;
 4. buffer its row; rows are committed as sorted parts and merged into ``results.jsonl`` at the end.
 
+One engine per state folder (``batch.lease``): an engine finding the folder's lease held (an
+earlier try or another triggerer still running the batch) waits until it is free, submitting nothing,
+then resumes from the ledger. An engine that loses its lease (object storage) stops submitting.
+
 Stopping (the trigger cancelled, the worker interrupted, a fatal error): POSTs in flight are given a
 few seconds to answer so their run ids are recorded, buffered rows are committed, the ledger is
 flushed; then the stop goes on. A killed process skips all that and loses nothing either: at most
@@ -36,6 +40,7 @@ from typing import Any
 from airflow_provider_tela._http.deadline import Deadline
 from airflow_provider_tela._http.retry import RetryPolicy
 from airflow_provider_tela._wait import Finished, RunWait, adrive
+from airflow_provider_tela.batch.lease import Lease, lease_for
 from airflow_provider_tela.batch.ledger import DONE, INTENT, SUBMITTED, Ledger, durable
 from airflow_provider_tela.batch.limiter import AdaptiveLimiter
 from airflow_provider_tela.batch.plan import BatchPlan
@@ -62,6 +67,9 @@ from airflow_provider_tela.models import is_terminal
 READ_CHUNK = 256
 # How long a stopping batch waits for POSTs in flight (to record their run ids) and its last writes.
 STOP_GRACE = 10.0
+# How often an engine waiting for the state folder's lease asks again, and says it still waits.
+LEASE_POLL = 1.0
+LEASE_NOTE_EVERY = 300.0
 
 
 class _Quiet:
@@ -101,7 +109,7 @@ class BatchEngine:
     """Runs one plan to its end (``run``) and returns the manifest."""
 
     def __init__(self, plan: BatchPlan, hook: Any, log: logging.Logger | Any, *, stop_grace: float = STOP_GRACE,
-                 policy: RetryPolicy | None = None) -> None:
+                 policy: RetryPolicy | None = None, lease: Lease | None = None, lease_poll: float = LEASE_POLL) -> None:
         self.plan = plan
         self.hook = hook
         self.log = log
@@ -114,10 +122,68 @@ class BatchEngine:
         self.fatal: BaseException | None = None
         self.resumed: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.lease = lease if lease is not None else lease_for(plan.state_dir)
+        self.lease_poll = lease_poll
 
     # --- the batch ---------------------------------------------------------------------------------
 
     async def run(self) -> dict[str, Any]:
+        await self._acquire_lease()
+        heartbeat = asyncio.ensure_future(self._heartbeat())
+        try:
+            return await self._run()
+        finally:
+            heartbeat.cancel()
+            try:
+                await asyncio.to_thread(self.lease.release)
+            except Exception as exc:  # noqa: BLE001 - an unreleased lease expires; the batch's outcome stands
+                self.log.warning("Could not release the batch's lease (%s: %s); it expires by itself.",
+                                 type(exc).__name__, exc)
+
+    async def _acquire_lease(self) -> None:
+        noted_at: float | None = None
+        while True:
+            try:
+                holder = await asyncio.to_thread(self.lease.try_acquire)
+            except OSError as exc:
+                raise TelaBatchStateError(
+                    f"Could not take the batch's lease in {self.plan.state_uri} ({type(exc).__name__}: {exc})."
+                ) from None
+            if holder is None:
+                if noted_at is not None:
+                    self.log.info("The batch's state folder is free again: resuming from its ledger.")
+                return
+            now = time.monotonic()
+            if noted_at is None or now - noted_at >= LEASE_NOTE_EVERY:
+                self.log.warning(
+                    "Tela batch waits: its state folder %s is in use by %s (an earlier try, or another triggerer, "
+                    "still running this batch). Nothing is submitted until it stops; then this engine resumes "
+                    "from the ledger.", self.plan.state_uri, holder,
+                )
+                noted_at = now
+            await asyncio.sleep(self.lease_poll)
+
+    async def _heartbeat(self) -> None:
+        every = self.lease.renew_every
+        if every is None:
+            return
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await asyncio.to_thread(self.lease.renew)
+            except TelaBatchStateError as exc:
+                self._fail(exc)
+                return
+            except Exception as exc:  # noqa: BLE001 - tried again; check() stops submissions once it expires
+                self.log.warning("Could not renew the batch's lease (%s: %s); trying again.", type(exc).__name__, exc)
+
+    def _fail(self, error: BaseException) -> None:
+        if self.fatal is None:
+            self.fatal = error
+            for other in self._tasks:  # the batch stops: every other record stops too (see _stop)
+                other.cancel()
+
+    async def _run(self) -> dict[str, Any]:
         plan = self.plan
         self.ledger = await asyncio.to_thread(Ledger.open, plan.state_dir, plan.total)
         state = self.ledger.state
@@ -164,9 +230,10 @@ class BatchEngine:
         return self.manifest()
 
     async def _schedule(self, initial: bytes, in_flight: dict[int, str]) -> None:
+        keys = dict(self.ledger.state.keys)
         for index, run_id in in_flight.items():
             await self.limiter.acquire()
-            self._start(self._reattach(index, run_id))
+            self._start(self._reattach(index, run_id, keys.get(index)))
         digest_ok = await self._feed(initial)
         while self._tasks:
             await asyncio.wait(set(self._tasks))
@@ -193,7 +260,8 @@ class BatchEngine:
             if status in (SUBMITTED, DONE):
                 continue
             if status == INTENT and self.plan.on_ambiguous != "resubmit":
-                self._ambiguous(record.index, "an earlier try sent this record and did not learn its answer")
+                self._ambiguous(record.index, "an earlier try sent this record and did not learn its answer",
+                                self._request(record)[1])
                 continue
             if self.stop_reason is None:
                 await self.limiter.acquire()
@@ -232,10 +300,8 @@ class BatchEngine:
         if task.cancelled():
             return
         error = task.exception()
-        if error is not None and self.fatal is None:
-            self.fatal = error
-            for other in self._tasks:  # the batch stops: every other record stops too (see _stop)
-                other.cancel()
+        if error is not None:
+            self._fail(error)
 
     async def _stop(self) -> None:
         """Record what can be recorded before the batch stops (bounded by ``stop_grace``)."""
@@ -260,28 +326,35 @@ class BatchEngine:
 
     # --- one record ---------------------------------------------------------------------------------
 
+    def _request(self, record: Record) -> tuple[Any, str | None]:
+        """The record's request and its key; (the error's text, None) if it cannot be built."""
+        try:
+            request = self.plan.spec.request_for(record.variables)
+        except TelaConfigError as exc:
+            return str(exc), None
+        return request, self.plan.spec.key_for(self.plan.tela_conn_id, request)
+
     async def _submit_and_wait(self, record: Record, *, resubmit: bool) -> None:
         index = record.index
         if resubmit:
             self.log.warning("Record %d was sent by an earlier try without a recorded answer; submitting it again "
                              "(on_ambiguous='resubmit'): its run may then exist twice.", index)
-        try:
-            request = self.plan.spec.request_for(record.variables)
-        except TelaConfigError as exc:
-            self._row(index, "failed", error=str(exc))
+        request, key = self._request(record)
+        if key is None:
+            self._row(index, "failed", error=request)
             return
         deadline = time.monotonic() + self.plan.timeout
-        submitted = await self._submit(index, request, deadline)
+        submitted = await self._submit(index, request, deadline, key)
         if submitted is None:
             return
         run_id, sent_at = submitted
-        recorded = self.ledger.append(["r", index, run_id])
+        recorded = self.ledger.append(["r", index, run_id, key])
         finished = await self._wait(run_id, first_check_at=sent_at + self.estimate.first_check_in(),
                                     deadline=deadline, sent_at=sent_at)
         await durable(recorded)  # the slot is freed only once the run id is durable
-        self._finish(index, run_id, finished)
+        self._finish(index, run_id, finished, key)
 
-    async def _submit(self, index: int, request: Any, deadline: float) -> tuple[str, float] | None:
+    async def _submit(self, index: int, request: Any, deadline: float, key: str) -> tuple[str, float] | None:
         """POST until Tela names a run; None when the record ended without one (its row is written)."""
         attempt = 0
         while True:
@@ -290,14 +363,15 @@ class BatchEngine:
                     index, "failed", error="Tela kept refusing submissions (Retry-After) past the record's timeout"
                 )
                 return None
+            self.lease.check()  # another engine may have taken the batch over: never send beside it
             try:
-                await self.ledger.commit(["i", index])
+                await self.ledger.commit(["i", index, key])
             except asyncio.CancelledError:
                 self.ledger.append(["x", index])  # stopping before the POST was sent: nothing to fear
                 raise
             sent_at = time.monotonic()
             try:
-                run = await self._post(index, request, deadline)
+                run = await self._post(index, request, deadline, key)
             except TelaRunMayExistError as exc:
                 if exc.run_id:
                     self.log.warning("Record %d: %s", index, exc)
@@ -306,7 +380,7 @@ class BatchEngine:
                 if self.plan.on_ambiguous == "resubmit":
                     self.log.warning("Record %d: %s Resubmitting (on_ambiguous='resubmit').", index, exc)
                     continue
-                self._ambiguous(index, str(exc))
+                self._ambiguous(index, str(exc), key)
                 return None
             except TelaError as exc:
                 self.ledger.append(["x", index])  # Tela answered without creating a run
@@ -328,7 +402,7 @@ class BatchEngine:
             self.limiter.succeeded()
             return run.id, sent_at
 
-    async def _post(self, index: int, request: Any, deadline: float) -> Any:
+    async def _post(self, index: int, request: Any, deadline: float, key: str) -> Any:
         """Send the POST once. If the batch stops meanwhile, the request is let finish (a little while)
         so that the run it may create is recorded rather than left ambiguous."""
         post = asyncio.ensure_future(self.hook.submit_request(request, deadline=Deadline(deadline), retries=False))
@@ -339,15 +413,15 @@ class BatchEngine:
             if post in done and not post.cancelled():
                 error = post.exception()
                 if error is None:
-                    self.ledger.append(["r", index, post.result().id])
+                    self.ledger.append(["r", index, post.result().id, key])
                 elif isinstance(error, TelaError) and not isinstance(error, TelaRunMayExistError):
                     self.ledger.append(["x", index])
             raise
 
-    async def _reattach(self, index: int, run_id: str) -> None:
+    async def _reattach(self, index: int, run_id: str, key: str | None) -> None:
         now = time.monotonic()
         finished = await self._wait(run_id, first_check_at=now, deadline=now + self.plan.timeout, sent_at=None)
-        self._finish(index, run_id, finished)
+        self._finish(index, run_id, finished, key)
 
     async def _wait(self, run_id: str, *, first_check_at: float, deadline: float, sent_at: float | None) -> Finished:
         wait = RunWait(run_id, poll_interval=self.plan.poll_interval, deadline=deadline, first_poll_at=first_check_at,
@@ -375,35 +449,35 @@ class BatchEngine:
 
     # --- rows ---------------------------------------------------------------------------------------
 
-    def _finish(self, index: int, run_id: str, finished: Finished) -> None:
+    def _finish(self, index: int, run_id: str, finished: Finished, key: str | None) -> None:
         if finished.outcome == "succeeded":
             run = finished.run
-            self._row(index, "succeeded", run_id=run_id, content=run.content, usage=run.usage)
+            self._row(index, "succeeded", run_id=run_id, content=run.content, usage=run.usage, key=key)
         elif finished.outcome == "failed":
             run = finished.run
             self._row(index, "failed", run_id=run_id, error=f"Tela run {run_id} failed: {run.failure_reason()}",
-                      usage=run.usage)
+                      usage=run.usage, key=key)
         elif finished.outcome == "timeout":
             timed_out = TelaTimeoutError(run_id, self.plan.timeout, finished.last_status)
-            self._row(index, "failed", run_id=run_id, error=str(timed_out))
+            self._row(index, "failed", run_id=run_id, error=str(timed_out), key=key)
         else:
             error = finished.error
             if error is not None and ends_batch(error):
                 raise error  # the key was refused, TLS failed: every record would meet it
-            self._row(index, "failed", run_id=run_id, error=str(error))
+            self._row(index, "failed", run_id=run_id, error=str(error), key=key)
 
-    def _ambiguous(self, index: int, why: str) -> None:
+    def _ambiguous(self, index: int, why: str, key: str | None) -> None:
         self._row(index, "ambiguous", error=(
             f"{why}: a run may exist in Tela (and be paid for) without this batch knowing its id; it was not "
             "resubmitted. Look for it in the canvas's runs in Tela."
-        ))
+        ), key=key)
         if self.plan.on_ambiguous == "fail":
             self._set_stop(f"on_ambiguous='fail': record {index} was sent without a usable answer")
 
     def _row(self, index: int, status: str, *, run_id: str | None = None, content: Any = None,
-             error: str | None = None, usage: dict[str, Any] | None = None) -> None:
+             error: str | None = None, usage: dict[str, Any] | None = None, key: str | None = None) -> None:
         cost = (usage or {}).get("cost")
-        if self.writer.add(index, status, encode_row(index, status, run_id, content, error, usage), usage):
+        if self.writer.add(index, status, encode_row(index, status, run_id, content, error, usage), usage, key):
             self._track(self.writer.commit())
         self.progress.finished(status, cost if isinstance(cost, (int, float)) else None)
         self._check_budget()

@@ -2,15 +2,20 @@
 
 One JSON array per line, replayed in order by ``LedgerState.apply``:
 
-- ``["i", index]``: *intent*, made durable before the record's POST is sent;
+- ``["i", index, key]``: *intent*, made durable before the record's POST is sent;
 - ``["x", index]``: the POST was refused before Tela acted on it (429, 503, not sent): no run exists;
-- ``["r", index, run_id]``: Tela named the record's run;
+- ``["r", index, run_id, key]``: Tela named the record's run;
 - ``["p", part, ranges, stats]``: the rows of the records in ``ranges`` (``[[start, stop), ...]``) are
   in results part ``part``; those records are done. ``stats`` sums the part's statuses and usage.
 
 A retry (or a restarted trigger) replays the lines: done records are not touched, records with a run
 id are re-attached (their runs waited for), and records with an intent only were sent without the
 answer being recorded, so their run may exist: ``on_ambiguous`` decides.
+
+``key`` is the digest of the request sent for the record (``BatchSpec.key_for``; results parts carry
+it too). It is what a later try whose input changed matches its records by (``batch.carry``): a
+record whose request is unchanged takes over its run instead of being sent again. (Lines written
+before keys existed have none; ``keys`` then lacks the record.)
 
 Group commit: lines are written by one thread, in order; a write takes every line appended since the
 previous write began. A record awaits the write holding its intent before its POST, and the write
@@ -69,6 +74,7 @@ class LedgerState:
     total: int
     status: bytearray = field(init=False)
     run_ids: dict[int, str] = field(default_factory=dict)  # records with a run id that are not done
+    keys: dict[int, str] = field(default_factory=dict)  # request keys of records sent and not done
     parts: list[list[Any]] = field(default_factory=list)  # the "p" lines, in order
     stats: dict[str, Any] = field(default_factory=empty_stats)
     next_part: int = 0
@@ -84,6 +90,7 @@ class LedgerState:
                 for index in range(start, stop):
                     self.status[index] = DONE
                     self.run_ids.pop(index, None)
+                    self.keys.pop(index, None)
             self.parts.append(entry)
             add_stats(self.stats, stats)
             self.next_part = max(self.next_part, int(name) + 1)
@@ -97,14 +104,21 @@ class LedgerState:
         if kind == "i":
             if current != SUBMITTED:
                 self.status[index] = INTENT
+                self._key(index, entry, 2)
         elif kind == "x":
             if current == INTENT:
                 self.status[index] = NEW
+                self.keys.pop(index, None)
         elif kind == "r":
             self.status[index] = SUBMITTED
             self.run_ids[index] = str(entry[2])
+            self._key(index, entry, 3)
         else:
             raise ValueError(f"unknown ledger line kind {kind!r}")
+
+    def _key(self, index: int, entry: list[Any], at: int) -> None:
+        if len(entry) > at and isinstance(entry[at], str):
+            self.keys[index] = entry[at]
 
     def intent_only(self) -> list[int]:
         return [index for index, status in enumerate(self.status) if status == INTENT]
@@ -115,9 +129,14 @@ class LedgerState:
     def snapshot(self) -> list[list[Any]]:
         """Lines that replay to this state (what compaction writes)."""
         lines: list[list[Any]] = list(self.parts)
-        lines += [["r", index, run_id] for index, run_id in sorted(self.run_ids.items())]
-        lines += [["i", index] for index in self.intent_only()]
+        keys = self.keys
+        lines += [_with_key(["r", index, run_id], keys.get(index)) for index, run_id in sorted(self.run_ids.items())]
+        lines += [_with_key(["i", index], keys.get(index)) for index in self.intent_only()]
         return lines
+
+
+def _with_key(entry: list[Any], key: str | None) -> list[Any]:
+    return [*entry, key] if key is not None else entry
 
 
 def encode(entries: Iterable[list[Any]]) -> bytes:
@@ -247,6 +266,13 @@ class Ledger:
                 "and retry, or clear the task to start the batch afresh."
             ) from None
         return cls(log, state)
+
+    def write_now(self, entries: list[list[Any]]) -> None:
+        """Write lines at once (blocking), before any engine runs on this ledger (``batch.carry``)."""
+        if entries:
+            self._log.write(encode(entries))
+            for entry in entries:
+                self.state.apply(entry)
 
     # --- group commit ---------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 Records finish in any order. Finished rows are buffered in memory (a bounded number of rows and
 bytes), then committed as a *part*: the buffer sorted by index, written to
-``<state dir>/parts/<seq>.jsonl``, then named in the ledger. At the end the parts are merged (k-way,
+``<state dir>/parts/<seq>.jsonl`` (one ``index<TAB>key<TAB>row`` line per record, ``key`` being the
+record's request key, empty when it has none), then named in the ledger. At the end the parts are merged (k-way,
 streaming, ``heapq.merge``) into ``results.jsonl`` in record order. Memory holds one buffer and one
 line per open part, whatever the number of records.
 
@@ -51,14 +52,14 @@ class PartWriter:
         self.next_part = first_part
         self.max_rows = max_rows
         self.max_bytes = max_bytes
-        self._rows: list[tuple[int, bytes]] = []
+        self._rows: list[tuple[int, bytes, bytes]] = []
         self._bytes = 0
         self._stats = empty_stats()
         self._lock = asyncio.Lock()
 
-    def add(self, index: int, status: str, row: bytes, usage: dict[str, Any] | None) -> bool:
+    def add(self, index: int, status: str, row: bytes, usage: dict[str, Any] | None, key: str | None = None) -> bool:
         """Buffer a finished row; True when the buffer is full and should be committed."""
-        self._rows.append((index, row))
+        self._rows.append((index, (key or "").encode(), row))
         self._bytes += len(row)
         stats = self._stats
         stats["n"] += 1
@@ -82,21 +83,38 @@ class PartWriter:
             self._rows, self._bytes, self._stats = [], 0, empty_stats()
             seq = self.next_part
             self.next_part += 1
-            body = b"".join(b"%d\t%s\n" % (index, row) for index, row in rows)
+            body = b"".join(b"%d\t%s\t%s\n" % (index, key, row) for index, key, row in rows)
             try:
                 await asyncio.to_thread(part_location(self.state_dir, seq).write_bytes, body)
             except Exception as exc:  # noqa: BLE001 - any storage backend's failure: named, and the batch stops
                 raise TelaBatchStateError(
                     f"Could not write results part {seq} under {self.state_dir.uri} ({type(exc).__name__}: {exc})."
                 ) from None
-            await self.ledger.commit(["p", seq, ranges_of(index for index, _ in rows), stats])
+            await self.ledger.commit(["p", seq, ranges_of(index for index, _, _ in rows), stats])
+
+
+def split_line(line: bytes) -> tuple[int, str | None, bytes]:
+    """``index<TAB>key<TAB>row`` (or ``index<TAB>row``: merged files, parts of earlier releases).
+    A JSON row never holds a raw tab (json escapes it), so the fields split unambiguously."""
+    index, _, rest = line.partition(b"\t")
+    if rest.startswith(b"{"):
+        return int(index), None, rest
+    key, _, row = rest.partition(b"\t")
+    return int(index), key.decode() or None, row
+
+
+def part_rows(location: Location) -> Iterator[tuple[int, str | None, bytes]]:
+    """The lines of one part (blocking)."""
+    with location.open_read() as stream:
+        for line in stream:
+            yield split_line(line)
 
 
 def _part_lines(location: Location, stack: ExitStack) -> Iterator[tuple[int, bytes]]:
     stream = stack.enter_context(location.open_read())
     for line in stream:
-        index, _, row = line.partition(b"\t")
-        yield int(index), row
+        index, _, row = split_line(line)
+        yield index, row
 
 
 def _merge(sources: list[Location]) -> Iterator[tuple[int, bytes]]:

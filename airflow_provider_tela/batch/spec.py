@@ -9,6 +9,8 @@ request is validated, for the single-run operator and the batch alike.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -45,6 +47,15 @@ class BatchSpec:
             flags["extra_body"] = self.extra_body
         return build_request(self.canvas_id, self.application_id, self.merged(record), self.messages,
                              self.override, **flags)
+
+    @staticmethod
+    def key_for(conn_id: str, request: Any) -> str:
+        """The record's *request key*: a digest of the connection (the account billed) and the whole
+        request sent for it (canvas or application, merged variables, messages, override, extra body).
+        A later try in the same epoch reuses a run whose key equals its record's (``batch.carry``)."""
+        text = json.dumps({"conn_id": conn_id, "request": request.to_payload()}, sort_keys=True,
+                          separators=(",", ":"), ensure_ascii=False, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     def identity(self) -> dict[str, Any]:
         """What the fingerprint binds: the request every record shares (records are hashed apart)."""

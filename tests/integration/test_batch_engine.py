@@ -290,3 +290,85 @@ async def test_a_retry_after_past_the_records_timeout_fails_them_without_waiting
     rows = rows_of(plan)
     assert manifest["failed"] == 3 and fast.stats()["runs_created"] == 0
     assert "Retry-After" in rows[1]["error"] and "429" in rows[0]["error"]
+
+
+# --- one engine per state folder (a triggerer that lost its heartbeat, a zombie worker) -------------
+
+
+@pytest.mark.parametrize("storage", ["local", "object-storage"])
+async def test_two_engines_on_one_state_folder_submit_each_record_once(fast, tmp_path, storage):
+    """HA triggerers overlapping, or a zombie worker beside its retry: two engines, one ledger. The
+    second waits for the first's lease, then resumes from the ledger the first left."""
+    from airflow_provider_tela.batch.lease import ObjectLease
+
+    fast.configure(run_latency=0.2)
+    plan = make_plan(tmp_path, documents(30))
+    if storage == "object-storage":
+        from dataclasses import replace
+
+        plan = replace(plan, state_uri=f"file://{tmp_path}/out/_tela_batch/t")
+        plan.save()
+        engines = [BatchEngine(plan, None, LOG, lease=ObjectLease(plan.state_dir, ttl=2.0, settle=0.05),
+                               lease_poll=0.1) for _ in range(2)]
+
+        async def one(engine: BatchEngine) -> dict[str, Any]:
+            async with TelaAsyncHook() as hook:
+                engine.hook = hook
+                return await engine.run()
+
+        try:
+            first, second = await asyncio.gather(*(one(engine) for engine in engines))
+        finally:
+            await close_shared_sessions()
+        manifests = [first, second]
+        assert not (tmp_path / "out" / "_tela_batch" / "t" / "lease.json").exists()  # released at the end
+    else:
+        async def trigger() -> dict[str, Any]:
+            return [event.payload async for event in TelaBatchTrigger(plan.state_uri).run()][0]
+
+        try:
+            events = await asyncio.gather(trigger(), trigger())
+        finally:
+            await close_shared_sessions()
+        assert [event["status"] for event in events] == ["success", "success"]
+        manifests = [event["manifest"] for event in events]
+    assert fast.stats()["runs_created"] == 30
+    assert set(runs_by_document(fast).values()) == {1}
+    assert all(manifest["succeeded"] == 30 for manifest in manifests)
+    assert sorted(manifest.get("resumed", {}).get("done", 0) for manifest in manifests) == [0, 30]
+    assert [row["index"] for row in rows_of(plan)] == list(range(30))
+
+
+async def test_an_engine_whose_lease_was_taken_over_stops_submitting(fast, tmp_path):
+    """Object storage: a zombie that could not renew in time finds a stranger's lease and stops; it
+    never sends a record beside the engine that took over."""
+    from airflow_provider_tela.batch.lease import ObjectLease
+
+    fast.configure(run_latency=0.3)
+    plan = make_plan(tmp_path, documents(20), concurrency=2)
+    lease = ObjectLease(plan.state_dir, ttl=1.0, settle=0.0)
+
+    async def renew_never() -> None:
+        return None
+
+    stranger = ObjectLease(plan.state_dir, ttl=3600.0, settle=0.0)
+
+    async def take_over() -> None:
+        await asyncio.sleep(1.2)  # past the zombie's expiry: the lease is free to take
+        assert await asyncio.to_thread(stranger.try_acquire) is None
+
+    try:
+        async with TelaAsyncHook() as hook:
+            engine = BatchEngine(plan, hook, LOG, lease=lease)
+            engine._heartbeat = renew_never  # the zombie: paused, its lease not renewed
+            thief = asyncio.ensure_future(take_over())
+            with pytest.raises(Exception, match="lease"):
+                await engine.run()
+            await thief
+    finally:
+        await close_shared_sessions()
+    created = fast.stats()["runs_created"]
+    assert 0 < created < 20
+    state = Ledger.open(plan.state_dir, plan.total).state
+    assert state.count(DONE) + state.count(SUBMITTED) + state.count(INTENT) >= created
+    assert json.loads((tmp_path / "out" / "_tela_batch" / "t" / "lease.json").read_text())["owner"] == stranger.owner
