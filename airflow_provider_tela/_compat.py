@@ -51,6 +51,29 @@ def register_secret(secret: str) -> None:
     mask_secret(secret)
 
 
+def hide_mask_secret_values() -> None:
+    """Keep the value of Airflow 3's ``MaskSecret`` request out of its repr (and so out of logs).
+
+    The in-process supervisor of ``dag.test()`` / ``airflow dags test`` logs every request it is sent,
+    at debug level: ``Sending request msg=MaskSecret(value='<the key>')``. Airflow's own connection
+    lookup sends the connection's password that way before any provider code sees the key, so
+    ``register_secret`` cannot help, and the masker does not look inside a pydantic model's repr.
+    3.0 prints those debug lines even at INFO; 3.1 to 3.3 at DEBUG. A real deployment's socket comms
+    log nothing and its supervisor omits ``MaskSecret`` bodies. The request itself is unchanged: only
+    ``repr``/``str`` leave the value out, as ``Field(repr=False)`` would. Nothing to do on 2.11.
+    Runs when this module is imported (the hook module imports it before it looks anything up);
+    running it again changes nothing.
+    """
+    try:
+        from airflow.sdk.execution_time.comms import MaskSecret
+
+        field = MaskSecret.model_fields.get("value")
+    except Exception:  # noqa: BLE001 - 2.11 has no such request; never break an import over log hygiene
+        return
+    if field is not None:
+        field.repr = False
+
+
 def _in_process_supervisor() -> bool:
     try:
         from airflow.sdk.execution_time import task_runner
@@ -86,3 +109,6 @@ def allow_deserialization(cls: type) -> None:
         if isinstance(extra, set):
             extra.add(f"{cls.__module__}.{cls.__qualname__}")
             return
+
+
+hide_mask_secret_values()
