@@ -8,7 +8,11 @@ folder's URI and the connection id) or a retry reads it back. The state folder i
 - ``<epoch>`` is durable.py's epoch (``max_tries`` and the DAG run's start): a retry finds the folder
   of its earlier tries, a clear starts a new one;
 - ``<fingerprint>`` binds what was asked (connection, the request every record shares, the records'
-  digest): a batch whose input or request changed never resumes another's ledger.
+  digest): a batch whose input or request changed never resumes another's ledger. It carries the
+  runs of the earlier try's ledger over instead, record by record, by request key (``batch.carry``);
+  its folder's name then ends with ``-<hash of the earlier folder>``.
+
+``{output_path}/_tela_batch/<task instance>/<epoch>.latest.json`` names the epoch's latest folder.
 
 The folder holds ``plan.json``, the ledger (``ledger.jsonl``, or ``ledger/`` segments in object
 storage), the results parts (``parts/``), and, for inline records sent to a trigger, ``records.jsonl``.
@@ -34,12 +38,44 @@ VERSION = 1
 ON_AMBIGUOUS = ("mark", "resubmit", "fail")
 
 
-def state_folder(output: Location, identity: Mapping[str, Any], epoch: str, fingerprint: str) -> Location:
+def _short(text: str, length: int) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def _instance_folder(output: Location, identity: Mapping[str, Any]) -> Location:
     instance = "\x00".join(str(identity[key]) for key in ("dag_id", "task_id", "run_id", "map_index"))
-    return output.child(
-        STATE_FOLDER, hashlib.sha256(instance.encode()).hexdigest()[:16],
-        f"{hashlib.sha256(epoch.encode()).hexdigest()[:12]}-{fingerprint[:16]}",
-    )
+    return output.child(STATE_FOLDER, _short(instance, 16))
+
+
+def state_folder(output: Location, identity: Mapping[str, Any], epoch: str, fingerprint: str,
+                 after: str | None = None) -> Location:
+    """The batch's state folder; ``after``: the folder of the earlier try it carries runs over from
+    (so that a batch carried over never writes into a folder that holds a ledger of its own)."""
+    name = f"{_short(epoch, 12)}-{fingerprint[:16]}" + (f"-{_short(after, 8)}" if after else "")
+    return _instance_folder(output, identity).child(name)
+
+
+def lineage_pointer(output: Location, identity: Mapping[str, Any], epoch: str) -> Location:
+    """Names the latest state folder of this task instance's epoch (and its fingerprint): what a
+    retry whose input changed carries runs over from (``batch.carry``). A clear starts a new epoch,
+    hence a new pointer: the batch starts afresh."""
+    return _instance_folder(output, identity).child(f"{_short(epoch, 12)}.latest.json")
+
+
+def read_pointer(pointer: Location) -> dict[str, str] | None:
+    try:
+        data = json.loads(pointer.read_bytes())
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        return None  # a torn write: the durable record (or nothing) is the lineage then
+    if isinstance(data, dict) and isinstance(data.get("state_uri"), str) and isinstance(data.get("fingerprint"), str):
+        return {"state_uri": data["state_uri"], "fingerprint": data["fingerprint"]}
+    return None
+
+
+def write_pointer(pointer: Location, state_uri: str, fingerprint: str) -> None:
+    pointer.write_bytes(json.dumps({"state_uri": state_uri, "fingerprint": fingerprint}).encode())
 
 
 @dataclass(frozen=True)

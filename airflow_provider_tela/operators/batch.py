@@ -9,8 +9,11 @@ How a try goes:
    record is validated as a request (and against the canvas with ``validate_variables``), counted
    and hashed. Bad input fails here, naming the record and the field.
 2. It finds the batch's state folder (``batch.plan``): the one a previous try of this task instance
-   used for the same input (the task state store, or an Airflow Variable below 3.3, remembers it),
-   else a new one; it writes the plan there (and inline records as JSONL).
+   used for the same input (a pointer beside the state folders, or the task state store / an Airflow
+   Variable, remembers it), else a new one; it writes the plan there (and inline records as JSONL).
+   When the input changed since an earlier try of the same epoch (a retry, not a clear), the new
+   folder's ledger starts with the earlier try's runs of the records whose request is unchanged
+   (``batch.carry``): those are re-attached, only new or changed records are submitted.
 3. It runs the engine (``batch.engine``) with ``asyncio.run``, or defers to ``TelaBatchTrigger``,
    which runs the same engine in the triggerer. The engine resumes from the ledger of earlier tries.
 4. It returns the manifest (counts, usage, where the rows are) and fails, after every row is
@@ -169,7 +172,15 @@ class TelaBatchOperator(BaseOperator):
         """Validate everything and find (or make) the batch's state folder; nothing is sent to Tela."""
         from airflow_provider_tela._storage import Location
         from airflow_provider_tela.batch import records as inputs
-        from airflow_provider_tela.batch.plan import BatchPlan, state_folder
+        from airflow_provider_tela.batch.carry import carry_over
+        from airflow_provider_tela.batch.plan import (
+            PLAN_FILE,
+            BatchPlan,
+            lineage_pointer,
+            read_pointer,
+            state_folder,
+            write_pointer,
+        )
         from airflow_provider_tela.batch.spec import BatchSpec
         from airflow_provider_tela.durable import DurableRun, epoch_of, fingerprint
         from airflow_provider_tela.inputs import output_schema_override
@@ -183,21 +194,32 @@ class TelaBatchOperator(BaseOperator):
                       source.uri if isinstance(source, inputs.RecordFile) else "an inline list")
         digest = fingerprint(self.tela_conn_id, {"batch": spec.identity(), "records": scan.digest, "total": scan.total})
         durable = DurableRun.open(context, digest)
-        decision = durable.decision
-        if decision.action == "reattach" and decision.record is not None:
-            state_uri = str(decision.record.run_id)
+        ti = context["ti"]
+        identity = {"dag_id": ti.dag_id, "task_id": ti.task_id, "run_id": ti.run_id,
+                    "map_index": getattr(ti, "map_index", -1)}
+        output = Location.parse(self.output_path, self.storage_conn_id)
+        epoch = epoch_of(context)
+        pointer = lineage_pointer(output, identity, epoch)
+        latest = read_pointer(pointer)
+        record = durable.decision.record
+        if latest is None and record is not None and record.epoch == epoch and record.mode == "batch" \
+                and record.run_id:  # a batch of a release without lineage pointers
+            latest = {"state_uri": str(record.run_id), "fingerprint": record.fingerprint}
+        earlier: str | None = None
+        if latest is not None and latest["fingerprint"] == digest:
+            state_uri = latest["state_uri"]
             self.log.info("Resuming the batch of an earlier try (state in %s)", state_uri)
         else:
-            if decision.record is not None:
-                self.log.info("Starting the batch afresh: %s.", decision.reason)
-            ti = context["ti"]
-            identity = {"dag_id": ti.dag_id, "task_id": ti.task_id, "run_id": ti.run_id,
-                        "map_index": getattr(ti, "map_index", -1)}
-            state_uri = state_folder(Location.parse(self.output_path, self.storage_conn_id), identity,
-                                     epoch_of(context), digest).uri
+            if latest is not None and Location.parse(latest["state_uri"]).child(PLAN_FILE).exists():
+                earlier = latest["state_uri"]
+            elif durable.decision.record is not None:
+                self.log.info("Starting the batch afresh: %s.", durable.decision.reason)
+            state_uri = state_folder(output, identity, epoch, digest, after=earlier).uri
         state_dir = Location.parse(state_uri)
         if not isinstance(source, inputs.RecordFile):  # a trigger reads records from a file, never kwargs
             source = inputs.write_jsonl(state_dir.child(RECORDS_FILE), source)
+        if earlier is not None:  # same epoch, other records: the unchanged ones keep their runs
+            carry_over(earlier, state_dir, source, spec, self.tela_conn_id, scan.total, self.log)
         plan = BatchPlan(
             spec=spec, records=source, output_uri=Location.parse(self.output_path, self.storage_conn_id).uri,
             state_uri=state_uri, total=scan.total, records_digest=scan.digest, fingerprint=digest,
@@ -205,7 +227,9 @@ class TelaBatchOperator(BaseOperator):
             timeout=float(self.timeout), max_cost=self.max_cost, on_ambiguous=self.on_ambiguous,
         )
         plan.save()
-        if decision.action != "reattach":
+        write_pointer(pointer, state_uri, digest)
+        if durable.decision.action != "reattach" or durable.decision.record is None \
+                or durable.decision.record.run_id != state_uri:
             durable.submitted(state_uri, mode="batch")
         return plan
 

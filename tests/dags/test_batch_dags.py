@@ -282,3 +282,79 @@ def test_the_nightly_example_enriches_the_days_file_from_object_storage(quick, t
     ds = dag_run.logical_date.strftime("%Y-%m-%d")
     assert manifest["output_uri"] == f"{tmp_path.as_uri()}/out/{ds}/results.jsonl"
     assert (tmp_path / "in" / f"{ds}.jsonl").exists()
+
+
+class EditingHook(TelaAsyncHook):
+    """Submissions one at a time; after the ``crash_at``-th, ``edit`` changes the input file (upstream
+    rewrote it between tries), then the worker dies before the answer is recorded."""
+
+    crash_at = 0
+    sent = 0
+    edit = None
+
+    async def submit_request(self, request, **kwargs):
+        lock = self.__dict__.setdefault("lock", asyncio.Lock())
+        async with lock:
+            run = await super().submit_request(request, **kwargs)
+            EditingHook.sent += 1
+            if EditingHook.sent == EditingHook.crash_at:
+                EditingHook.edit()
+                raise SystemExit("worker killed after the input changed (simulated)")
+            return run
+
+
+class EditingBatch(TelaBatchOperator):
+    def async_hook(self):
+        return EditingHook(self.tela_conn_id)
+
+
+def edited_batch_run(quick, tmp_path, dag_id, crash_at, edit):
+    quick.configure(run_latency=0.1)
+    source = tmp_path / "in.jsonl"
+    write_jsonl(source, documents(40))
+    EditingHook.crash_at, EditingHook.sent, EditingHook.edit = crash_at, 0, lambda: edit(source)
+    with DAG(dag_id, schedule=None, start_date=START) as dag:
+        EditingBatch(task_id="enrich", canvas_id="canvas-echo", records=str(source), concurrency=4,
+                     output_path=str(tmp_path / "out"), poll_interval=0.5, max_failed_fraction=0.1,
+                     retries=1, retry_delay=timedelta(seconds=0))
+    dag_run = run_dag(dag)
+    assert task_states(dag_run) == {"enrich": "success"} and tries(dag_run) == {"enrich": 2}
+    manifest = xcoms(dag_run)[("enrich", -1, "return_value")]
+    return manifest, rows_at(manifest["output_uri"])
+
+
+def test_a_record_appended_between_tries_is_the_only_one_submitted_by_the_retry(quick, tmp_path):
+    def append(source):
+        with source.open("a") as stream:
+            stream.write(json.dumps({"document": "late"}) + "\n")
+
+    manifest, rows = edited_batch_run(quick, tmp_path, "t_batch_appended", 30, append)
+    per_document = Counter(run["raw_input"]["variables"]["document"] for run in quick.runs())
+    assert quick.stats()["runs_created"] == 41 and set(per_document.values()) == {1}  # 41 distinct records
+    assert manifest["total"] == 41 and len(rows) == 41 and [row["index"] for row in rows] == list(range(41))
+    # the 30th was sent without its answer recorded: ambiguous (on_ambiguous="mark"), not sent again
+    assert [row["index"] for row in rows if row["status"] == "ambiguous"] == [29]
+    assert all(row["content"]["variables"]["document"] == (f"doc {row['index']}" if row["index"] < 40 else "late")
+               for row in rows if row["status"] == "succeeded")
+    runs = {run["id"]: run["raw_input"]["variables"]["document"] for run in quick.runs()}
+    assert all(runs[row["run_id"]] == row["content"]["variables"]["document"] for row in rows if row["run_id"])
+    assert manifest["resumed"]["reattached"] >= 28  # the earlier try's runs, taken over, not paid again
+
+
+def test_a_record_changed_between_tries_is_submitted_again_and_its_old_run_not_reused(quick, tmp_path):
+    old_runs = {}
+
+    def change(source):
+        old_runs.update({run["raw_input"]["variables"]["document"]: run["id"] for run in quick.runs()})
+        lines = source.read_text().splitlines()
+        lines[3] = json.dumps({"document": "doc 3, edited"})
+        source.write_text("\n".join(lines) + "\n")
+
+    manifest, rows = edited_batch_run(quick, tmp_path, "t_batch_changed", 15, change)
+    per_document = Counter(run["raw_input"]["variables"]["document"] for run in quick.runs())
+    assert quick.stats()["runs_created"] == 41 and set(per_document.values()) == {1}
+    assert per_document["doc 3"] == per_document["doc 3, edited"] == 1
+    assert rows[3]["status"] == "succeeded" and rows[3]["content"]["variables"]["document"] == "doc 3, edited"
+    assert rows[3]["run_id"] != old_runs["doc 3"] and old_runs["doc 3"] not in {row["run_id"] for row in rows}
+    assert rows[0]["run_id"] == old_runs["doc 0"]  # an unchanged record keeps its run
+    assert [row["index"] for row in rows if row["status"] == "ambiguous"] == [14]
