@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import ssl
 import weakref
-from functools import lru_cache
 
 import aiohttp
 
 from airflow_provider_tela._http.calls import ApiCall
 from airflow_provider_tela._http.deadline import NEVER, Deadline
 from airflow_provider_tela._http.retry import Attempts, Failure, Outcome, RetryPolicy, StackFailure
-from airflow_provider_tela._http.settings import ClientSettings
+from airflow_provider_tela._http.settings import ClientSettings, ca_context
 from airflow_provider_tela._http.sync_transport import ERROR_BODY_BYTES, READ_CHUNK, USER_AGENT
 from airflow_provider_tela.errors import TelaError, detached
 
@@ -74,11 +73,6 @@ async def close_shared_sessions() -> None:
         await session.close()
 
 
-@lru_cache(maxsize=16)
-def _ssl_context(cafile: str) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=cafile)
-
-
 def classify(exc: BaseException, deadline: Deadline) -> tuple[Failure, str]:
     """Every failure aiohttp or the socket layer can raise, as one Failure kind (detail: the type)."""
     name = type(exc).__name__
@@ -126,7 +120,7 @@ class AsyncTransport:
     async def prepare(self) -> AsyncTransport:
         """Load the CA bundle off the event loop (reading it blocks for milliseconds)."""
         cafile = self.settings.ca_for(self.settings.base_url)
-        self._ssl = False if cafile is None else await asyncio.to_thread(_ssl_context, cafile)
+        self._ssl = False if cafile is None else await asyncio.to_thread(ca_context, cafile)
         return self
 
     async def request(self, call: ApiCall, *, deadline: Deadline = NEVER, retries: bool = True) -> bytes:

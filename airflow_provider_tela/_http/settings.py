@@ -10,8 +10,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import ssl
 import urllib.request
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -133,11 +135,36 @@ def _readable_file(path: str, what: str) -> str:
     return path
 
 
+@lru_cache(maxsize=16)
+def _ca_context(path: str, _version: tuple[int, int]) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=path)
+
+
+def ca_context(path: str, what: str = "The CA bundle") -> ssl.SSLContext:
+    """The TLS context that trusts the certificates in ``path`` (loaded once per version of the
+    file); a file that holds no certificate is a TelaConfigError naming the path, never a raw
+    ``ssl.SSLError`` from deep inside a client."""
+    _readable_file(path, what)
+    stat = os.stat(path)
+    try:
+        return _ca_context(path, (stat.st_mtime_ns, stat.st_size))
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise TelaConfigError(
+            f"{what} {path!r} holds no usable PEM certificate ({type(exc).__name__}: "
+            f"{getattr(exc, 'reason', None) or exc})"
+        ) from None
+
+
+def _checked_ca(path: str, what: str) -> str:
+    ca_context(path, what)
+    return path
+
+
 def _default_ca_bundle() -> str:
     for name in CA_BUNDLE_ENV:
         value = os.environ.get(name)
         if value:
-            return _readable_file(value, f"The CA bundle in environment variable {name}")
+            return _checked_ca(value, f"The CA bundle in environment variable {name}")
     import certifi
 
     return str(certifi.where())
@@ -172,7 +199,7 @@ class ClientSettings:
         object.__setattr__(self, "api_key", clean_api_key(self.api_key))
         object.__setattr__(self, "base_url", normalize_base_url(self.base_url))
         if self.ca_bundle is not None:
-            _readable_file(self.ca_bundle, "The Tela connection's CA bundle")
+            _checked_ca(self.ca_bundle, "The Tela connection's CA bundle")
         host = self.host
         if urlsplit(self.base_url).scheme == "http" and not self.allow_insecure_http:
             if not _is_loopback(host):

@@ -39,6 +39,9 @@ USER_AGENT = "airflow-provider-tela"
 READ_CHUNK = 64 * 1024
 # An error answer is only read for its message.
 ERROR_BODY_BYTES = 64 * 1024
+# The slowest upload accepted (256 kbit/s): a file's PUT may take its size at this rate, plus the
+# connect and read timeouts, before it is cut.
+MIN_UPLOAD_BYTES_PER_SECOND = 32 * 1024
 
 
 # --- the watchdog ----------------------------------------------------------------------------
@@ -96,8 +99,11 @@ class _Adapter(HTTPAdapter):
 def _cut(in_flight: _InFlight) -> None:
     in_flight.fired = True
     sock = getattr(in_flight.conn, "sock", None)
+    # TLS inside a TLS proxy tunnel is urllib3's SSLTransport, which has no shutdown(): cut the
+    # socket it wraps
+    sock = getattr(sock, "socket", sock)
     if sock is not None:
-        with contextlib.suppress(OSError):  # already closed
+        with contextlib.suppress(OSError, AttributeError):  # already closed
             sock.shutdown(socket.SHUT_RDWR)
 
 
@@ -255,9 +261,12 @@ class SyncTransport:
             time.sleep(outcome.retry_in)
 
     def _request_deadline(self, call: ApiCall, deadline: Deadline) -> Deadline:
+        allowed = self.settings.connect_timeout + self.settings.read_timeout
         if call.body is not None:
-            return deadline  # an upload takes as long as the file needs; each read is still bounded
-        return deadline.within(self.settings.connect_timeout + self.settings.read_timeout)
+            # an upload takes as long as its file needs at the slowest rate accepted, and no longer:
+            # a storage endpoint that reads (or answers) a byte at a time cannot hold the task
+            allowed += int(call.headers.get("Content-Length") or 0) / MIN_UPLOAD_BYTES_PER_SECOND
+        return deadline.within(allowed)
 
     def _attempt(self, call: ApiCall, attempts: Attempts, deadline: Deadline) -> Outcome:
         limit = self.settings.max_response_bytes
@@ -347,16 +356,27 @@ class SyncTransport:
     @staticmethod
     def _lines(response: requests.Response, limit: int, in_flight: _InFlight, attempts: Attempts) -> Iterator[bytes]:
         seen = 0
+        pending = bytearray()
         error: TelaError | None = None
         try:
-            # chunk_size=None: lines as soon as they arrive (typeshed knows only an int)
-            for line in response.iter_lines(chunk_size=None, delimiter=None):  # type: ignore[call-overload]
-                seen += len(line)
+            # Raw bytes are counted as they arrive, before any line is looked for: a "line" that never
+            # ends cannot grow a buffer past the cap (requests' iter_lines would buffer it whole).
+            # chunk_size=None: bytes as soon as they arrive (typeshed knows only an int).
+            for chunk in response.iter_content(chunk_size=None):  # type: ignore[arg-type]
+                seen += len(chunk)
                 if seen > limit:
                     raise StackFailure(
                         Failure.TOO_LARGE, f"the stream passed {limit} bytes (connection extra max_response_bytes)"
                     )
-                yield line
+                start = 0
+                while (end := chunk.find(b"\n", start)) != -1:
+                    pending += chunk[start:end]
+                    yield bytes(pending).removesuffix(b"\r")
+                    pending.clear()
+                    start = end + 1
+                pending += chunk[start:]
+            if pending:
+                yield bytes(pending).removesuffix(b"\r")
             return
         except StackFailure as failed:
             error = attempts.failed(failed.kind, failed.detail).error

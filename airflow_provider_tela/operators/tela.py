@@ -218,6 +218,8 @@ class TelaCompletionOperator(BaseOperator):
                 return self._stream(context, durable)
             run = self._submit(context, durable)
         if not self.wait_for_completion:
+            if durable is not None:
+                durable.ended()  # the task's outcome is the id: nothing left to re-attach to
             return run.id
         if run.status == "succeeded":
             return self._finish(context, run.id, run.usage, run.content, durable)

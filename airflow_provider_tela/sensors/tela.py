@@ -52,6 +52,7 @@ class TelaRunSensor(BaseSensorOperator):
         self.run_id = run_id
         self.tela_conn_id = tela_conn_id
         self.deferrable = deferrable
+        self._unknown_logged: set[str] = set()  # statuses already warned about, once each
 
     @cached_property
     def hook(self) -> TelaHook:
@@ -93,7 +94,8 @@ class TelaRunSensor(BaseSensorOperator):
         if run.status == RunStatus.FAILED:
             raise TelaRunFailedError(run.id, run.failure_reason())
         if run.status != RunStatus.SUCCEEDED:
-            if run.status not in RunStatus.KNOWN:
+            if run.status not in RunStatus.KNOWN and run.status not in self._unknown_logged:
+                self._unknown_logged.add(run.status)  # once per status, as the wait machine does
                 self.log.warning("Status %r is not one this provider knows; read as not finished", run.status)
             return False
         return PokeReturnValue(is_done=True, xcom_value=finish(context, run.id, run.usage, run.content, self.log))

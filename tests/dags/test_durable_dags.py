@@ -288,6 +288,32 @@ def test_deferrals_carry_a_backstop_timeout(tela_env):
     assert tela_env.stats()["polls"] == 1  # it looked once before deferring
 
 
+@pytest.mark.parametrize(("timeout", "poll_interval", "backstop"), [(600, 5, 720), (600, 100, 800), (30, 1, 150)])
+def test_the_operator_defers_with_a_backstop_timeout(tela_env, timeout, poll_interval, backstop):
+    """A lost trigger must not leave the task deferred forever: the deferral itself times out a
+    margin after the wait's own deadline (max(120 s, two poll intervals))."""
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    tela_env.configure(run_latency=60)
+
+    class TI:
+        max_tries, try_number, dag_id, task_id, run_id, map_index = 0, 1, "d", "t", "r", -1
+
+        def __init__(self) -> None:
+            self.pushed: dict = {}
+
+        def xcom_push(self, key, value):
+            self.pushed[key] = value
+
+    operator = TelaCompletionOperator(task_id="canvas", canvas_id="canvas-echo", variables={"document": "d"},
+                                      deferrable=True, durable=False, timeout=timeout, poll_interval=poll_interval)
+    ti = TI()
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute({"ti": ti})
+    assert deferred.value.timeout == timedelta(seconds=backstop)
+    assert deferred.value.trigger.run_id == ti.pushed["run_id"] and tela_env.stats()["runs_created"] == 1
+
+
 def test_a_sensor_on_a_finished_run_does_not_defer(tela_env):
     from airflow_provider_tela.sensors.tela import TelaRunSensor
 
@@ -308,3 +334,26 @@ def test_poke_interval_must_be_positive():
 
     with pytest.raises(TelaConfigError, match="poke_interval"):
         TelaRunSensor(task_id="w", run_id="r", poke_interval=0)
+
+
+def test_no_durable_record_is_left_behind_once_runs_ended(tela_env):
+    """Below Airflow 3.3 the records are Variables: each is deleted when its run's outcome is taken,
+    whichever way the task ended it (in the worker, deferred, fire-and-forget, a failed run)."""
+    from airflow.models import Variable
+    from airflow.utils.session import create_session
+
+    from airflow_provider_tela.durable import VARIABLE_PREFIX
+
+    tela_env.configure(run_latency=0.2)
+    with DAG("t_durable_records_end", schedule=None, start_date=START) as dag:
+        for name, more in [("worker", {}), ("deferred", {"deferrable": True}),
+                           ("fire_and_forget", {"wait_for_completion": False})]:
+            TelaCompletionOperator(task_id=name, canvas_id="canvas-echo", variables={"document": "d"},
+                                   poll_interval=0.5, **more)
+        TelaCompletionOperator(task_id="failing", canvas_id="canvas-fail", poll_interval=0.5)
+    dag_run = run_dag(dag)
+    assert task_states(dag_run) == {"worker": "success", "deferred": "success", "fire_and_forget": "success",
+                                    "failing": "failed"}
+    with create_session() as session:
+        left = [v.key for v in session.query(Variable) if v.key.startswith(VARIABLE_PREFIX)]
+    assert left == [] and tela_env.stats()["runs_created"] == 4

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from hostile import HostileServer, cut, drip, endless, head, respond, run_json, send
 
+from airflow_provider_tela import TelaFile
 from airflow_provider_tela.errors import (
     TelaBadResponseError,
     TelaClientError,
@@ -126,6 +127,23 @@ def test_a_dripping_server_cannot_hold_a_request_past_its_deadline(monkeypatch):
             within(HANG_GUARD, lambda: hook.get_run("r1"))
     (request,) = server.requests
     assert not request.completed  # the client hung up long before the last byte (one every 0.2 s)
+
+
+def test_a_storage_endpoint_dripping_its_answer_cannot_hold_an_upload(monkeypatch, tmp_path):
+    """An upload is bounded too: its size at the slowest accepted rate, plus connect and read timeouts."""
+    async def storage(request, writer):
+        if request.method == "POST":
+            await respond(request, writer, 200, {"upload_url": server.url + "/put", "download_url": "https://x/dl"})
+        else:
+            await drip(request, writer, b"." * 200, every=0.2)  # a 40 s answer, each read well within 1 s
+
+    document = tmp_path / "doc.txt"
+    document.write_text("hello")
+    with HostileServer(storage) as server:
+        hook = connect(monkeypatch, server, timeout=1, connect_timeout=1, max_retries=0)
+        with pytest.raises(TelaConnectionError, match="time allowed ran out"):
+            within(HANG_GUARD, lambda: hook.upload_file(TelaFile(document)))
+    assert [r.completed for r in server.seen("PUT")] == [False]
 
 
 def test_the_trigger_cuts_a_dripping_server_at_its_deadline_too(monkeypatch):
@@ -371,6 +389,26 @@ def test_an_endless_body_is_cut_at_the_cap_in_both_clients(monkeypatch):
         event = trigger_event(TelaRunTrigger("r1", poll_interval=1, end_time=time.time() + 30))
     assert event["status"] == "error" and event["error_type"] == "TelaBadResponseError"
     assert all(not r.completed and r.bytes_sent < 50_000_000 for r in server.requests)
+
+
+async def endless_stream_line(request, writer):
+    # an SSE stream whose first line never ends: no newline, ever (up to 400 MB)
+    if not await send(request, writer, head(200, {"Content-Type": "text/event-stream", "Transfer-Encoding": "chunked"})):
+        return
+    piece = b"x" * 65536
+    for first in (b"data: ", *[piece] * 6000):
+        if not await send(request, writer, f"{len(first):x}\r\n".encode() + first + b"\r\n"):
+            return
+
+
+def test_a_stream_line_that_never_ends_is_cut_at_the_cap(monkeypatch):
+    """The cap counts raw bytes as they arrive: a line buffered until its end grew without bound."""
+    with HostileServer(endless_stream_line) as server:
+        hook = connect(monkeypatch, server, max_response_bytes=1_000_000, max_retries=0)
+        with pytest.raises(TelaRunMayExistError, match="max_response_bytes"):
+            within(HANG_GUARD, lambda: list(hook.stream_completion(canvas_id="c", variables={"d": "x"}, timeout=60)))
+    (request,) = server.requests
+    assert not request.completed and request.bytes_sent < 20_000_000
 
 
 async def deep_json_503(request, writer):

@@ -252,3 +252,20 @@ def test_webhook_submission_is_async_and_delivered(hook, tela_env):
         assert received[0][1]["choices"][0]["message"]["content"] == finished.content
     finally:
         server.shutdown()
+
+
+def test_the_sensor_warns_once_per_unknown_status(hook, tela_env, caplog, capfd):
+    from airflow_provider_tela.sensors.tela import TelaRunSensor
+
+    tela_env.configure(run_latency=60)
+    run = hook.submit_run(canvas_id="canvas-echo", variables={"document": "d"})
+    tela_env.add_fault(kind="bad_status", method="GET", path="/v2/chat/completions", count=3)
+    sensor = TelaRunSensor(task_id="wait", run_id=run.id, poke_interval=1)
+    with caplog.at_level("WARNING"):
+        assert [sensor.poke({}) for _ in range(4)] == [False] * 4
+    # Airflow 3 logs through structlog (to the console), 2.11 through logging: count both
+    out = capfd.readouterr()
+    logged = [r.getMessage() for r in caplog.records if "not one this provider knows" in r.getMessage()]
+    printed = [line for line in (out.out + out.err).splitlines() if "not one this provider knows" in line]
+    warnings = max(logged, printed, key=len)
+    assert len(warnings) == 1 and "'queued'" in warnings[0]

@@ -155,6 +155,33 @@ def test_a_missing_ca_bundle_is_a_config_error_naming_the_path(monkeypatch, tela
         TelaHook().list_projects()
 
 
+def test_a_ca_bundle_without_a_certificate_is_a_config_error_in_both_clients(monkeypatch, tela_emulator_https, tmp_path):
+    """A readable file that is not a CA bundle failed the trigger with a raw ssl.SSLError (no event)."""
+    import asyncio
+    import time
+
+    from airflow_provider_tela.triggers.tela import TelaRunTrigger
+
+    garbage = tmp_path / "garbage-ca.pem"
+    garbage.write_text("this is not a certificate\n")
+    set_conn(monkeypatch, tela_emulator_https.url, tela_emulator_https.api_key, ca_bundle=str(garbage))
+    with pytest.raises(TelaConfigError, match=r"garbage-ca\.pem.*no usable PEM certificate"):
+        TelaHook().list_projects()
+
+    async def first_event() -> dict:
+        async for event in TelaRunTrigger("r1", poll_interval=1, end_time=time.time() + 5).run():
+            return event.payload
+        raise AssertionError("no event")
+
+    event = asyncio.run(first_event())
+    assert event["status"] == "error" and event["error_type"] == "TelaConfigError" and "garbage-ca.pem" in event["message"]
+    monkeypatch.setenv("SSL_CERT_FILE", str(garbage))
+    set_conn(monkeypatch, tela_emulator_https.url, tela_emulator_https.api_key)
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    with pytest.raises(TelaConfigError, match="SSL_CERT_FILE"):
+        TelaHook().list_projects()
+
+
 def test_the_connection_ca_is_for_tela_and_uploads_use_the_default_bundle(monkeypatch):
     from airflow_provider_tela.testing.tls import create_tls_material
 

@@ -151,3 +151,26 @@ def test_polls_validate_only_what_an_active_run_needs():
     done = parse_poll(b'{"id": "r1", "status": "succeeded", "output_content": {"content": {"text": "t"}}}', ())
     assert isinstance(done, CanvasRun) and done.content == {"text": "t"}
     assert parse_poll(b'{"id": "r1", "status": "paused"}', ()).status == "paused"
+
+
+def test_the_watchdog_cuts_tls_inside_a_proxy_tunnel_too():
+    """Through an https proxy, urllib3 wraps TLS in its SSLTransport, which has no shutdown(): the
+    watchdog cuts the socket it wraps (it raised AttributeError in its timer thread before)."""
+    import socket
+
+    from urllib3.util.ssltransport import SSLTransport
+
+    from airflow_provider_tela._http.sync_transport import _cut, _InFlight
+
+    ours, peer = socket.socketpair()
+    tunnel = SSLTransport.__new__(SSLTransport)
+    tunnel.socket = ours
+    in_flight = _InFlight()
+    in_flight.conn = type("Conn", (), {"sock": tunnel})()
+    try:
+        _cut(in_flight)
+        peer.settimeout(2)
+        assert in_flight.fired and peer.recv(1) == b""  # the far end sees the connection closed
+    finally:
+        ours.close()
+        peer.close()
