@@ -179,11 +179,12 @@ def drive(
 
 async def adrive(
     wait: RunWait, poll: Callable[[float | None], Awaitable[Any]], *, clock: Callable[[], float], log: Any,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
 ) -> Finished:
     """Run ``wait`` to its end in an event loop (the trigger's side). Only the I/O is here."""
     while not isinstance(step := wait.next(clock()), Finished):
         if isinstance(step, Sleep):
-            await asyncio.sleep(step.seconds)
+            await sleep(step.seconds)
             continue
         try:
             outcome = await poll(step.budget)

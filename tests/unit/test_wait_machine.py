@@ -14,7 +14,7 @@ import pytest
 from airflow_provider_tela._http import calls
 from airflow_provider_tela._http.deadline import Deadline
 from airflow_provider_tela._http.retry import Failure, RetryPolicy
-from airflow_provider_tela._wait import Finished, Poll, RunWait, Sleep, drive
+from airflow_provider_tela._wait import Finished, Poll, RunWait, Sleep, adrive, drive
 from airflow_provider_tela.errors import (
     TelaAuthenticationError,
     TelaBadResponseError,
@@ -201,3 +201,45 @@ def test_a_get_with_an_unreadable_body_is_retried():
 def test_backoff_never_overflows():
     policy = RetryPolicy(backoff_base=1, backoff_max=30)
     assert 15 <= policy.backoff(5000) <= 30
+
+
+@pytest.mark.parametrize("script", [
+    ["running"] * 3_000 + ["succeeded"],
+    ["created", TelaServerError("503", status_code=503), "queued", TelaConnectionError("down"), "failed"],
+    ["running", TelaRateLimitError("429", status_code=429, retry_after=10**8), "running"] + ["running"] * 50,
+    ["running", TelaAuthenticationError("401", status_code=401)],
+])
+def test_the_trigger_s_driver_takes_the_same_steps_as_the_worker_s(script):
+    """``adrive`` (the trigger) and ``drive`` (the worker) are two loops around one machine: on the
+    same script and clock they sleep, poll and finish identically."""
+    import asyncio
+
+    def run(use_async: bool):
+        clock, outcomes, budgets = FakeClock(), iter(script), []
+
+        def answer(budget):
+            budgets.append(budget)
+            outcome = next(outcomes)
+            if isinstance(outcome, Exception):
+                raise outcome
+            return Run("r1", outcome)
+
+        async def apoll(budget):
+            return answer(budget)
+
+        async def asleep(seconds):
+            clock.sleep(seconds)
+
+        wait = RunWait("r1", poll_interval=10.0, deadline=clock.now + 600, first_poll_at=clock.now + 1.0,
+                       rng=lambda: 0.5)
+        if use_async:
+            finished = asyncio.run(adrive(wait, apoll, clock=clock, sleep=asleep, log=log))
+        else:
+            finished = drive(wait, answer, clock=clock, sleep=clock.sleep, log=log)
+        return finished, clock.slept, budgets, clock.now
+
+    (sync_end, sync_slept, sync_budgets, sync_now), (async_end, async_slept, async_budgets, async_now) = (
+        run(False), run(True))
+    assert (async_end.outcome, async_slept, async_budgets, async_now) == \
+        (sync_end.outcome, sync_slept, sync_budgets, sync_now)
+    assert sync_now <= 1000.0 + 600  # never past the deadline
