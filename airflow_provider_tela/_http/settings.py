@@ -67,7 +67,12 @@ def normalize_base_url(host: str | None, port: int | None = None, schema: str | 
     if parts.scheme not in ("http", "https"):
         raise TelaConfigError(f"Tela connection host {text!r} is not an http(s) URL; use e.g. https://api.tela.com")
     if parts.query or parts.fragment or "?" in text or "#" in text:
-        raise TelaConfigError(f"Tela connection host {text!r} must not have a query or fragment")
+        # named without the query or fragment: that is where a key pasted into a URL would be
+        shown = text.split("?", 1)[0].split("#", 1)[0]
+        raise TelaConfigError(
+            f"Tela connection host {shown!r} must not have a query or fragment (not shown here: put the API "
+            "key in the password field)"
+        )
     hostname = parts.hostname or ""
     try:
         bracketed = f"[{ipaddress.IPv6Address(hostname)}]"

@@ -244,6 +244,8 @@ def test_a_key_with_control_characters_is_refused_without_showing_it(monkeypatch
     "https://api.tela.com /x",
     "https://api.tela.com?x=1",
     "https://api.tela.com#frag",
+    "https://api.tela.com/v2?api_key=sk-hidden-key",
+    "https://api.tela.com/#sk-hidden-key",
     "https://exa%6dple.com",
 ])
 def test_hosts_that_http_clients_read_differently_are_refused(host):
