@@ -52,7 +52,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/triggers.py
 	$(BIN)/python benchmarks/parse_cost.py
 
-# TelaBatchOperator: speed against the bound, mapped tasks on a real deployment, memory at scale (~1 hour)
+# TelaBatchOperator: speed against the bound, mapped tasks on a real deployment, memory at scale (about 25
+# minutes on 2 cores, most of it the 2,000 mapped tasks: the runs in README's tables add up to about 20)
 bench-batch: $(STAMP)
 	$(BIN)/python benchmarks/batch.py
 
