@@ -13,7 +13,7 @@ has stopped (and its last ledger writes are durable), then resume from the ledge
   finding a live lease that is not its own waits until it is released or expires. It takes a free
   or expired lease by writing its own, waiting ``settle`` seconds and reading it back: the last
   writer wins, the other sees a stranger's lease and waits. An engine that could not renew its lease
-  before its own expiry (or finds a stranger's lease when renewing) stops submitting (a retryable
+  within three quarters of the lease (or finds a stranger's lease when renewing) stops submitting (a retryable
   ``TelaBatchStateError``). The residual race: two engines that read an expired lease within
   ``settle`` seconds of each other and both read back their own (a store without read-after-write
   consistency, or a write slower than ``settle``) can both run until the next renewal, one of them
@@ -121,7 +121,9 @@ class ObjectLease:
         self.location.write_bytes(json.dumps(
             {"owner": self.owner, "expires_at": self.clock() + self.ttl, **_holder()}
         ).encode())
-        return started + self.ttl
+        # This engine stops submitting a quarter of the lease before others may take it over: slack
+        # for a slow write and for clocks that disagree between hosts.
+        return started + self.ttl * 0.75
 
     def _live_stranger(self, lease: dict[str, Any] | None) -> bool:
         if lease is None or lease.get("owner") == self.owner:

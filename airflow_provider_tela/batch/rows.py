@@ -57,9 +57,10 @@ class PartWriter:
         self._stats = empty_stats()
         self._lock = asyncio.Lock()
 
-    def add(self, index: int, status: str, row: bytes, usage: dict[str, Any] | None, key: str | None = None) -> bool:
+    def add(self, index: int, status: str, row: bytes, usage: dict[str, Any] | None,
+            request_key: str | None = None) -> bool:
         """Buffer a finished row; True when the buffer is full and should be committed."""
-        self._rows.append((index, (key or "").encode(), row))
+        self._rows.append((index, (request_key or "").encode(), row))
         self._bytes += len(row)
         stats = self._stats
         stats["n"] += 1

@@ -350,7 +350,7 @@ def test_a_record_changed_between_tries_is_submitted_again_and_its_old_run_not_r
         lines[3] = json.dumps({"document": "doc 3, edited"})
         source.write_text("\n".join(lines) + "\n")
 
-    manifest, rows = edited_batch_run(quick, tmp_path, "t_batch_changed", 15, change)
+    _, rows = edited_batch_run(quick, tmp_path, "t_batch_changed", 15, change)
     per_document = Counter(run["raw_input"]["variables"]["document"] for run in quick.runs())
     assert quick.stats()["runs_created"] == 41 and set(per_document.values()) == {1}
     assert per_document["doc 3"] == per_document["doc 3, edited"] == 1

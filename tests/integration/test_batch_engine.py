@@ -324,7 +324,9 @@ async def test_two_engines_on_one_state_folder_submit_each_record_once(fast, tmp
         assert not (tmp_path / "out" / "_tela_batch" / "t" / "lease.json").exists()  # released at the end
     else:
         async def trigger() -> dict[str, Any]:
-            return [event.payload async for event in TelaBatchTrigger(plan.state_uri).run()][0]
+            events = [event.payload async for event in TelaBatchTrigger(plan.state_uri).run()]
+            assert len(events) == 1
+            return events[0]
 
         try:
             events = await asyncio.gather(trigger(), trigger())

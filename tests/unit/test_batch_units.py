@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import threading
 
@@ -379,3 +380,193 @@ def test_judge_fails_past_the_allowed_share_of_unsuccessful_records():
         judge(manifest, 0.02, "mark")
     with pytest.raises(TelaBatchFailedError, match="on_ambiguous='fail' stopped the batch"):
         judge(manifest, 1.0, "fail")
+
+
+# --- the state folder's lease -------------------------------------------------------------------------
+
+
+class FakeClock:
+    """Wall and monotonic time in one (the lease compares each with itself only)."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+        self.on_sleep = None
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        if self.on_sleep is not None:
+            hook, self.on_sleep = self.on_sleep, None
+            hook()
+
+
+def object_lease(tmp_path, clock, owner, **options):
+    from airflow_provider_tela.batch.lease import ObjectLease
+
+    return ObjectLease(Location.parse(str(tmp_path)), clock=clock, monotonic=clock, sleep=clock.sleep, owner=owner,
+                       **{"ttl": 60.0, "settle": 2.0, **options})
+
+
+def test_an_object_lease_renewed_on_time_is_never_taken_over(tmp_path):
+    clock = FakeClock()
+    holder, other = object_lease(tmp_path, clock, "a"), object_lease(tmp_path, clock, "b")
+    assert holder.try_acquire() is None
+    for step in range(5_000):  # renewed every ttl / 4; the other asks every second
+        clock.now += 1.0
+        if step % 15 == 0:
+            holder.renew()
+        holder.check()
+        assert "engine a" in other.try_acquire()
+    holder.release()
+    assert not (tmp_path / "lease.json").exists()
+    assert other.try_acquire() is None
+
+
+def test_an_expired_object_lease_is_taken_over_and_its_old_holder_stops(tmp_path):
+    clock = FakeClock()
+    zombie, successor = object_lease(tmp_path, clock, "zombie"), object_lease(tmp_path, clock, "next")
+    assert zombie.try_acquire() is None
+    clock.now += 40.0
+    zombie.check()  # still surely its own
+    assert successor.try_acquire() is not None
+    clock.now += 5.0  # not renewed: it stops submitting a quarter of the lease before the lease expires
+    with pytest.raises(TelaBatchStateError, match="could not be renewed in time"):
+        zombie.check()
+    assert successor.try_acquire() is not None
+    clock.now += 16.0  # expired
+    with pytest.raises(TelaBatchStateError, match="could not be renewed in time"):
+        zombie.check()
+    assert successor.try_acquire() is None
+    with pytest.raises(TelaBatchStateError, match="taken over by engine next"):
+        zombie.renew()  # a zombie waking up finds a stranger's lease
+    zombie.release()  # a lease not its own is left alone
+    assert json.loads((tmp_path / "lease.json").read_text())["owner"] == "next"
+
+
+def test_two_engines_taking_a_free_object_lease_at_once_end_with_one_owner(tmp_path):
+    clock = FakeClock()
+    first, second = object_lease(tmp_path, clock, "first"), object_lease(tmp_path, clock, "second")
+    answers = {}
+    # the second read the lease free before the first wrote, and writes its own while the first waits
+    # to read its write back
+    real_read, stale = second._read, [None]
+    second._read = lambda: stale.pop() if stale else real_read()
+    clock.on_sleep = lambda: answers.setdefault("second", second.try_acquire())
+    answers["first"] = first.try_acquire()
+    assert answers["second"] is None and "second" in answers["first"]
+    second.check()
+    with pytest.raises(TelaBatchStateError):
+        first.check()
+
+
+def test_a_torn_or_foreign_lease_object_names_no_live_owner(tmp_path):
+    clock = FakeClock()
+    (tmp_path / "lease.json").write_text('{"owner": "x", "expires_')
+    assert object_lease(tmp_path, clock, "a").try_acquire() is None
+
+
+def test_a_local_lease_is_exclusive_per_open_file_and_freed_on_release(tmp_path):
+    from airflow_provider_tela.batch.lease import LocalLease, acquire_blocking
+
+    folder = Location.parse(str(tmp_path / "state"))
+    one, two = LocalLease(folder), LocalLease(folder)
+    assert one.try_acquire() is None
+    assert '"pid"' in two.try_acquire()  # the same process, another open file: excluded too
+    slept = []
+    acquire_blocking(two, logging.getLogger("t"), sleep=lambda s: (slept.append(s), one.release()))
+    assert len(slept) == 1
+    assert one.try_acquire() is not None
+    two.release()
+
+
+# --- carrying runs over to a changed input -------------------------------------------------------------
+
+
+def earlier_batch(tmp_path, lines: list[list], parts: dict[int, list[tuple[int, str | None, dict]]]):
+    from airflow_provider_tela.batch.plan import BatchPlan
+    from airflow_provider_tela.batch.spec import BatchSpec
+
+    state = tmp_path / "earlier"
+    (state / "parts").mkdir(parents=True)
+    (tmp_path / "old.jsonl").write_text("")
+    BatchPlan(spec=BatchSpec(canvas_id="c"), records=RecordFile(str(tmp_path / "old.jsonl"), "jsonl"),
+              output_uri=str(tmp_path), state_uri=str(state), total=6, records_digest="d", fingerprint="f").save()
+    for seq, rows in parts.items():
+        part_location(Location.parse(str(state)), seq).write_bytes(b"".join(
+            b"%d\t%s\t%s\n" % (index, (key or "").encode(), json.dumps(row).encode()) for index, key, row in rows
+        ))
+    (state / "ledger.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return str(state)
+
+
+def test_carry_over_matches_records_by_request_key_and_counts_duplicates(tmp_path):
+    from airflow_provider_tela.batch.carry import carry_over
+    from airflow_provider_tela.batch.spec import BatchSpec
+
+    spec = BatchSpec(canvas_id="c")
+
+    def key(document):
+        return spec.key_for("tela_default", spec.request_for({"document": document}))
+
+    ok = {"status": "succeeded", "run_id": None}
+    earlier = earlier_batch(tmp_path, [
+        ["p", 0, [[0, 3]], {"n": 3, "succeeded": 2, "ambiguous": 1}],
+        ["r", 3, "run-d", key("d")], ["i", 4, key("same")], ["r", 5, "run-same", key("same")],
+    ], {0: [(0, key("a"), {**ok, "run_id": "run-a"}), (1, key("b"), {**ok, "run_id": "run-b"}),
+            (2, key("c"), {"status": "ambiguous", "run_id": None})]})
+    records = [{"document": d} for d in ("same", "new", "c", "a", "same", "same", "b, edited")]
+    target = Location.parse(str(tmp_path / "target"))
+    carried = carry_over(earlier, target, records, spec, "tela_default", len(records), logging.getLogger("t"))
+    state = Ledger.open(target, len(records)).state
+    # two earlier sends of "same" (an intent, then a run) go to its first two records, in order
+    assert state.status[0] == INTENT and state.run_ids == {3: "run-a", 4: "run-same"}
+    assert state.status[2] == INTENT  # an ambiguous row stays ambiguous: on_ambiguous decides
+    assert [state.status[i] for i in (1, 5, 6)] == [NEW, NEW, NEW]  # new, a third "same", an edited record
+    assert (carried.reattached, carried.ambiguous, carried.left_behind) == (2, 2, 2)  # run-b and run-d left
+    assert state.keys[4] == key("same")
+    # another connection (another account) matches nothing
+    other = Location.parse(str(tmp_path / "other"))
+    assert carry_over(earlier, other, records, spec, "tela_other", len(records), logging.getLogger("t")).reattached == 0
+
+
+def test_an_earlier_ledger_without_request_keys_fails_the_task_instead_of_paying_again(tmp_path):
+    from airflow_provider_tela.batch.carry import TelaBatchLineageError, carry_over
+    from airflow_provider_tela.batch.spec import BatchSpec
+    from airflow_provider_tela.errors import TelaBatchFailedError
+
+    earlier = earlier_batch(tmp_path, [["r", 0, "run-0"], ["i", 1]], {})
+    with pytest.raises(TelaBatchLineageError, match=r"sent 2 record\(s\) .* clear the task") as raised:
+        carry_over(earlier, Location.parse(str(tmp_path / "t")), [{"document": "x"}], BatchSpec(canvas_id="c"),
+                   "tela_default", 1, logging.getLogger("t"))
+    assert isinstance(raised.value, TelaBatchFailedError)  # AirflowFailException: no retry burnt
+    assert earlier in str(raised.value)
+    assert not (tmp_path / "t" / "ledger.jsonl").exists()
+
+
+def test_a_clear_points_to_a_new_epochs_folders_and_a_carried_batch_never_reuses_a_folder(tmp_path):
+    from airflow_provider_tela.batch.plan import lineage_pointer, read_pointer, state_folder, write_pointer
+
+    output = Location.parse(str(tmp_path))
+    ti = {"dag_id": "d", "task_id": "t", "run_id": "r", "map_index": -1}
+    write_pointer(lineage_pointer(output, ti, "1@x"), "somewhere", "f")
+    assert read_pointer(lineage_pointer(output, ti, "1@x")) == {"state_uri": "somewhere", "fingerprint": "f"}
+    assert read_pointer(lineage_pointer(output, ti, "2@x")) is None  # cleared: max_tries raised
+    plain = state_folder(output, ti, "1@x", "f" * 64)
+    assert state_folder(output, ti, "1@x", "f" * 64, after=plain.uri).uri != plain.uri
+    (tmp_path / "torn.json").write_text("{")
+    assert read_pointer(Location.parse(str(tmp_path / "torn.json"))) is None
+
+
+def test_ledger_keys_follow_their_records_through_replay_and_compaction():
+    state = LedgerState(4)
+    for entry in (["i", 0, "k0"], ["r", 0, "run-0", "k0"], ["i", 1, "k1"], ["i", 2, "k2"], ["x", 2],
+                  ["i", 3], ["p", 0, [[0, 1]], {"n": 1}]):
+        state.apply(entry)
+    assert state.keys == {1: "k1"}
+    state.apply(["r", 2, "run-2", "k2"])
+    replayed = LedgerState(4)
+    for entry in state.snapshot():
+        replayed.apply(entry)
+    assert replayed.keys == {1: "k1", 2: "k2"} and replayed.status == state.status
