@@ -361,8 +361,8 @@ class SyncTransport:
         try:
             # Raw bytes are counted as they arrive, before any line is looked for: a "line" that never
             # ends cannot grow a buffer past the cap (requests' iter_lines would buffer it whole).
-            # chunk_size=None: bytes as soon as they arrive (typeshed knows only an int).
-            for chunk in response.iter_content(chunk_size=None):  # type: ignore[arg-type]
+            # chunk_size=None: bytes as soon as they arrive.
+            for chunk in response.iter_content(chunk_size=None):
                 seen += len(chunk)
                 if seen > limit:
                     raise StackFailure(
