@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/batch.py                      # everything (about 30-60 minutes on 2 cores)
+    .venv/bin/python benchmarks/batch.py                      # everything (about 25 minutes on 2 cores)
     .venv/bin/python benchmarks/batch.py --only speed         # (a)
     .venv/bin/python benchmarks/batch.py --only mapped --mapped-records 500
     .venv/bin/python benchmarks/batch.py --only scale --scale 25000,50000,100000
