@@ -34,14 +34,21 @@ def secret_forms(secret: str) -> tuple[str, ...]:
     return tuple(sorted((f for f in forms if f), key=len, reverse=True))
 
 
+# A secret shorter than this is not searched for in answers: "1234" (a proxy password) would turn
+# every 1234 of a paid output into ***. API keys are far longer; error messages are scrubbed of all.
+MIN_SECRET_IN_ANSWERS = 12
+
+
 @lru_cache(maxsize=32)
 def _secret_bytes(secrets: tuple[str, ...]) -> tuple[bytes, ...]:
-    return tuple(form.encode("utf-8") for secret in secrets for form in secret_forms(secret))
+    return tuple(form.encode("utf-8") for secret in secrets if len(secret) >= MIN_SECRET_IN_ANSWERS
+                 for form in secret_forms(secret))
 
 
 def scrub_body(body: bytes, secrets: tuple[str, ...]) -> bytes:
-    """``body`` with every secret replaced by ``***``: an answer that echoes the key (a hostile or
-    broken server) cannot carry it on into a run id, an output, an error message or XCom."""
+    """``body`` with every secret (of at least MIN_SECRET_IN_ANSWERS characters) replaced by ``***``:
+    an answer that echoes the key (a hostile or broken server) cannot carry it on into a run id, an
+    output, an error message or XCom."""
     for form in _secret_bytes(secrets):
         if form in body:
             body = body.replace(form, b"***")

@@ -178,6 +178,8 @@ def decode_arguments(arguments: Arguments | None) -> dict[str, Any] | None:
 
 
 class FunctionCall(_Response):
+    _essential = frozenset({"arguments"})
+
     name: str | None = None
     # A JSON string in the OpenAPI; an object too in Tela's SDK (``str | dict``): both are read.
     arguments: Arguments | None = None

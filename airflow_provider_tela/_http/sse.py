@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from airflow_provider_tela._http.responses import load_json, validate
@@ -9,6 +10,36 @@ from airflow_provider_tela.errors import TelaBadResponseError, TelaRunFailedErro
 from airflow_provider_tela.models import CompletionChunk
 
 DONE = "[DONE]"
+_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+
+
+class LineBuffer:
+    """Splits a byte stream into lines at CR, LF or CRLF (the SSE spec's line ends), as bytes arrive.
+
+    Linear in the bytes fed; a CRLF split between two chunks is one line end, not two.
+    """
+
+    def __init__(self) -> None:
+        self._pending = bytearray()
+        self._after_cr = False
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        start = 1 if self._after_cr and chunk.startswith(b"\n") else 0
+        self._after_cr = False
+        lines = []
+        for match in _LINE_BREAK.finditer(chunk, start):
+            self._pending += chunk[start:match.start()]
+            lines.append(bytes(self._pending))
+            self._pending.clear()
+            start = match.end()
+            self._after_cr = start == len(chunk) and match.group() == b"\r"
+        self._pending += chunk[start:]
+        return lines
+
+    def end(self) -> list[bytes]:
+        """The last line, when the stream did not end with a line end."""
+        last, self._pending = bytes(self._pending), bytearray()
+        return [last] if last else []
 
 
 def _error_message(error: object) -> str:
@@ -38,12 +69,10 @@ class SSEDecoder:
             raw_line = raw_line.encode("utf-8")
         if self.secrets:  # an echoed key must not reach the streamed text, the run id or an error
             raw_line = scrub_body(raw_line, self.secrets)
-        if isinstance(raw_line, bytes):
-            try:
-                raw_line = raw_line.decode("utf-8")
-            except UnicodeDecodeError:
-                raise detached(TelaBadResponseError("Tela's completion stream sent bytes that are not UTF-8")) from None
-        line = raw_line.rstrip("\r\n")
+        try:
+            line = raw_line.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise detached(TelaBadResponseError("Tela's completion stream sent bytes that are not UTF-8")) from None
         if line == "":
             return self._dispatch()
         if line.startswith(":"):

@@ -33,6 +33,7 @@ from airflow_provider_tela._http.calls import ApiCall
 from airflow_provider_tela._http.deadline import NEVER, Deadline
 from airflow_provider_tela._http.retry import Attempts, Failure, Outcome, RetryPolicy, StackFailure
 from airflow_provider_tela._http.settings import ClientSettings
+from airflow_provider_tela._http.sse import LineBuffer
 from airflow_provider_tela.errors import TelaConfigError, TelaError, detached
 
 USER_AGENT = "airflow-provider-tela"
@@ -356,27 +357,24 @@ class SyncTransport:
     @staticmethod
     def _lines(response: requests.Response, limit: int, in_flight: _InFlight, attempts: Attempts) -> Iterator[bytes]:
         seen = 0
-        pending = bytearray()
+        lines = LineBuffer()
         error: TelaError | None = None
+        too_large = f"the stream passed {limit} bytes (connection extra max_response_bytes)"
         try:
-            # Raw bytes are counted as they arrive, before any line is looked for: a "line" that never
-            # ends cannot grow a buffer past the cap (requests' iter_lines would buffer it whole).
-            # chunk_size=None: bytes as soon as they arrive.
-            for chunk in response.iter_content(chunk_size=None):
+            length = response.headers.get("Content-Length", "")
+            if length.isdigit() and int(length) > limit:
+                raise StackFailure(Failure.TOO_LARGE, too_large)
+            # read1: whatever bytes have arrived, at most READ_CHUNK, counted before any line is looked
+            # for (requests' iter_content / iter_lines read a whole declared chunk, or a whole line,
+            # into memory first: an endless line or a huge chunk passed the cap)
+            while chunk := response.raw.read1(READ_CHUNK, decode_content=True):
                 seen += len(chunk)
                 if seen > limit:
-                    raise StackFailure(
-                        Failure.TOO_LARGE, f"the stream passed {limit} bytes (connection extra max_response_bytes)"
-                    )
-                start = 0
-                while (end := chunk.find(b"\n", start)) != -1:
-                    pending += chunk[start:end]
-                    yield bytes(pending).removesuffix(b"\r")
-                    pending.clear()
-                    start = end + 1
-                pending += chunk[start:]
-            if pending:
-                yield bytes(pending).removesuffix(b"\r")
+                    raise StackFailure(Failure.TOO_LARGE, too_large)
+                yield from lines.feed(chunk)
+            if in_flight.fired:  # the watchdog's cut reads as the end of the stream
+                raise StackFailure(Failure.DEADLINE, "the time allowed ran out")
+            yield from lines.end()
             return
         except StackFailure as failed:
             error = attempts.failed(failed.kind, failed.detail).error

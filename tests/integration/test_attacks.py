@@ -401,9 +401,31 @@ async def endless_stream_line(request, writer):
             return
 
 
-def test_a_stream_line_that_never_ends_is_cut_at_the_cap(monkeypatch):
-    """The cap counts raw bytes as they arrive: a line buffered until its end grew without bound."""
-    with HostileServer(endless_stream_line) as server:
+async def one_huge_chunk(request, writer):
+    # one chunk declared 400 MB long: a reader of whole chunks buffers it before counting it
+    if not await send(request, writer, head(200, {"Content-Type": "text/event-stream", "Transfer-Encoding": "chunked"})):
+        return
+    if not await send(request, writer, f"{400 * 2**20:x}\r\ndata: ".encode()):
+        return
+    for _ in range(6000):
+        if not await send(request, writer, b"x" * 65536):
+            return
+
+
+async def endless_line_until_close(request, writer):
+    # no length, no chunks: the body runs until the connection closes
+    if not await send(request, writer, b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\ndata: "):
+        return
+    for _ in range(6000):
+        if not await send(request, writer, b"x" * 65536):
+            return
+
+
+@pytest.mark.parametrize("handler", [endless_stream_line, one_huge_chunk, endless_line_until_close])
+def test_a_stream_line_that_never_ends_is_cut_at_the_cap(monkeypatch, handler):
+    """The cap counts raw bytes as they arrive: a line (or a chunk) read whole before it was counted
+    grew the worker's memory without bound."""
+    with HostileServer(handler) as server:
         hook = connect(monkeypatch, server, max_response_bytes=1_000_000, max_retries=0)
         with pytest.raises(TelaRunMayExistError, match="max_response_bytes"):
             within(HANG_GUARD, lambda: list(hook.stream_completion(canvas_id="c", variables={"d": "x"}, timeout=60)))

@@ -174,3 +174,24 @@ def test_the_watchdog_cuts_tls_inside_a_proxy_tunnel_too():
     finally:
         ours.close()
         peer.close()
+
+
+@pytest.mark.parametrize("pieces", [
+    [b"a\nb\r\nc\rd\n"],
+    [b"a\n", b"b\r", b"\nc\r", b"d\n"],          # a CRLF split between two reads is one line end
+    [b"a", b"\nb\r\n", b"c", b"\r", b"d", b"\n"],
+    [b"a\nb\r\nc\rd"],                           # the last line ends with the stream
+])
+def test_stream_lines_end_at_cr_lf_or_crlf_however_the_bytes_arrive(pieces):
+    from airflow_provider_tela._http.sse import LineBuffer
+
+    buffer = LineBuffer()
+    lines = [line for piece in pieces for line in buffer.feed(piece)] + buffer.end()
+    assert lines == [b"a", b"b", b"c", b"d"]
+
+
+def test_blank_lines_survive_the_line_buffer():
+    from airflow_provider_tela._http.sse import LineBuffer
+
+    buffer = LineBuffer()
+    assert buffer.feed(b"data: x\r\n\r") + buffer.feed(b"\n\ndata: y\n") == [b"data: x", b"", b"", b"data: y"]

@@ -21,8 +21,12 @@ def test_airflow_2_and_3_read_the_same_form():
 
 
 def test_every_extra_of_the_form_is_read_by_the_client(tmp_path):
+    from airflow_provider_tela.testing.tls import create_tls_material
+
+    material = create_tls_material()
     ca = tmp_path / "ca.pem"
-    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    ca.write_bytes(material.cert_path.read_bytes())  # a CA bundle must hold a certificate
+    material.cleanup()
     values = {
         "timeout": "12", "connect_timeout": "3", "max_retries": "5", "verify": "true", "ca_bundle": str(ca),
         "proxy": "http://proxy.internal:3128", "max_response_bytes": "2048", "allow_insecure_http": "true",
