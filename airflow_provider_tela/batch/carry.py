@@ -28,7 +28,7 @@ from typing import Any
 
 from airflow_provider_tela._storage import Location
 from airflow_provider_tela.batch.lease import acquire_blocking, lease_for
-from airflow_provider_tela.batch.ledger import Ledger
+from airflow_provider_tela.batch.ledger import Ledger, read_state
 from airflow_provider_tela.batch.plan import BatchPlan
 from airflow_provider_tela.batch.records import Source, iter_records
 from airflow_provider_tela.batch.rows import part_location, part_rows
@@ -51,9 +51,7 @@ class Carried:
 def earlier_runs(state_dir: Location, total: int) -> tuple[dict[str, deque[str | None]], int]:
     """Request key -> the earlier try's run ids (None: intent only), in record order; and how many
     runs or intents have no key (written before keys existed)."""
-    ledger = Ledger.open(state_dir, total)
-    ledger.close()
-    state = ledger.state
+    state = read_state(state_dir, total)
     found: list[tuple[int, str | None, str | None]] = []
     found += [(index, state.keys.get(index), run_id) for index, run_id in state.run_ids.items()]
     found += [(index, state.keys.get(index), None) for index in state.intent_only()]
@@ -80,7 +78,7 @@ def carry_over(earlier_uri: str, target: Location, source: Source, spec: BatchSp
     earlier = Location.parse(earlier_uri)
     previous = BatchPlan.load(earlier_uri)
     lease = lease_for(earlier)
-    acquire_blocking(lease, log, poll=lease_poll, what="the earlier try's batch to stop")
+    acquire_blocking(lease, log, poll=lease_poll, then="the runs of its unchanged records are carried over")
     try:
         runs, unkeyed = earlier_runs(earlier, previous.total)
         if unkeyed:

@@ -40,7 +40,7 @@ from typing import Any
 from airflow_provider_tela._http.deadline import Deadline
 from airflow_provider_tela._http.retry import RetryPolicy
 from airflow_provider_tela._wait import Finished, RunWait, adrive
-from airflow_provider_tela.batch.lease import Lease, lease_for
+from airflow_provider_tela.batch.lease import Lease, LeaseWait, lease_for
 from airflow_provider_tela.batch.ledger import DONE, INTENT, SUBMITTED, Ledger, durable
 from airflow_provider_tela.batch.limiter import AdaptiveLimiter
 from airflow_provider_tela.batch.plan import BatchPlan
@@ -67,9 +67,8 @@ from airflow_provider_tela.models import is_terminal
 READ_CHUNK = 256
 # How long a stopping batch waits for POSTs in flight (to record their run ids) and its last writes.
 STOP_GRACE = 10.0
-# How often an engine waiting for the state folder's lease asks again, and says it still waits.
+# How often an engine waiting for the state folder's lease asks again.
 LEASE_POLL = 1.0
-LEASE_NOTE_EVERY = 300.0
 
 
 class _Quiet:
@@ -124,6 +123,7 @@ class BatchEngine:
         self._tasks: set[asyncio.Task[None]] = set()
         self.lease = lease if lease is not None else lease_for(plan.state_dir)
         self.lease_poll = lease_poll
+        self.cost_unread = 0  # succeeded runs of this engine whose cost could not be read (said once)
 
     # --- the batch ---------------------------------------------------------------------------------
 
@@ -141,26 +141,8 @@ class BatchEngine:
                                  type(exc).__name__, exc)
 
     async def _acquire_lease(self) -> None:
-        noted_at: float | None = None
-        while True:
-            try:
-                holder = await asyncio.to_thread(self.lease.try_acquire)
-            except OSError as exc:
-                raise TelaBatchStateError(
-                    f"Could not take the batch's lease in {self.plan.state_uri} ({type(exc).__name__}: {exc})."
-                ) from None
-            if holder is None:
-                if noted_at is not None:
-                    self.log.info("The batch's state folder is free again: resuming from its ledger.")
-                return
-            now = time.monotonic()
-            if noted_at is None or now - noted_at >= LEASE_NOTE_EVERY:
-                self.log.warning(
-                    "Tela batch waits: its state folder %s is in use by %s (an earlier try, or another triggerer, "
-                    "still running this batch). Nothing is submitted until it stops; then this engine resumes "
-                    "from the ledger.", self.plan.state_uri, holder,
-                )
-                noted_at = now
+        wait = LeaseWait(self.lease, self.log, then="this engine resumes from its ledger")
+        while not wait.answered(await asyncio.to_thread(self.lease.try_acquire)):
             await asyncio.sleep(self.lease_poll)
 
     async def _heartbeat(self) -> None:
@@ -477,10 +459,27 @@ class BatchEngine:
     def _row(self, index: int, status: str, *, run_id: str | None = None, content: Any = None,
              error: str | None = None, usage: dict[str, Any] | None = None, key: str | None = None) -> None:
         cost = (usage or {}).get("cost")
+        readable = isinstance(cost, (int, float)) and not isinstance(cost, bool)
         if self.writer.add(index, status, encode_row(index, status, run_id, content, error, usage), usage, key):
             self._track(self.writer.commit())
-        self.progress.finished(status, cost if isinstance(cost, (int, float)) else None)
+        if status == "succeeded" and not readable:
+            self._cost_unread(index, run_id)
+        self.progress.finished(status, cost if readable else None)
         self._check_budget()
+
+    def _cost_unread(self, index: int, run_id: str | None) -> None:
+        """A paid run whose cost drifted (read as None, see ``models._Response``) or is missing: the
+        batch's cost and ``max_cost`` count what could be read, and the log says so, once per batch."""
+        self.cost_unread += 1
+        if self.cost_unread == 1:
+            max_cost = self.plan.max_cost
+            counted = (f"the batch's cost and its max_cost={max_cost:g} budget count" if max_cost is not None
+                       else "the batch's cost counts")
+            self.log.warning(
+                "Tela run %s (record %d) succeeded, but its cost could not be read (information.cost is missing or "
+                "not a number): %s only the costs that could be read, so the spend may be higher than they say. "
+                "Said once per batch: other runs may be alike.", run_id, index, counted,
+            )
 
     def _check_budget(self) -> None:
         max_cost = self.plan.max_cost

@@ -19,7 +19,9 @@ has stopped (and its last ledger writes are durable), then resume from the ledge
   consistency, or a write slower than ``settle``) can both run until the next renewal, one of them
   then stopping; README's batch limits say so.
 
-Every method blocks (I/O); the engine calls them through ``asyncio.to_thread``.
+Every method blocks (I/O); the engine calls them through ``asyncio.to_thread``. A storage failure
+while taking a lease is a ``TelaBatchStateError`` (retryable), whoever waits for it (``try_acquire``);
+what a wait logs is ``LeaseWait``'s, for the engine's async wait and ``acquire_blocking`` alike.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -39,22 +42,41 @@ LOCK_FILE = "engine.lock"
 LEASE_FILE = "lease.json"
 LEASE_TTL = 60.0
 LEASE_SETTLE = 2.0
+# How often a wait for a lease held by another engine says, again, that it still waits.
+LEASE_NOTE_EVERY = 300.0
 
 
 def _holder() -> dict[str, Any]:
     return {"host": socket.gethostname(), "pid": os.getpid()}
 
 
-class LocalLease:
+class _Lease:
+    folder: Location
+
+    def try_acquire(self) -> str | None:
+        """None once the lease is ours; else who holds it. The storage failing is a ``TelaBatchStateError``."""
+        try:
+            return self._take()
+        except OSError as exc:
+            raise TelaBatchStateError(
+                f"Could not take the batch's lease in {self.folder.uri} ({type(exc).__name__}: {exc})."
+            ) from None
+
+    def _take(self) -> str | None:
+        raise NotImplementedError
+
+
+class LocalLease(_Lease):
     """flock on a file in a local state folder."""
 
     renew_every: float | None = None
 
     def __init__(self, state_dir: Location) -> None:
+        self.folder = state_dir
         self.location = state_dir.child(LOCK_FILE)
         self._file: IO[str] | None = None
 
-    def try_acquire(self) -> str | None:
+    def _take(self) -> str | None:
         """None once held; else who holds it (as far as the lock file says)."""
         import fcntl
 
@@ -91,12 +113,19 @@ class LocalLease:
             self._file = None
 
 
-class ObjectLease:
-    """A lease object with an owner and an expiry, renewed while the engine runs."""
+class ObjectLease(_Lease):
+    """A lease object with an owner and an expiry, renewed while the engine runs.
+
+    ``renew`` and ``release`` exclude each other: the engine's heartbeat cannot stop a renew already
+    running in its thread, and a renew writing after ``release`` deleted the lease would bring it
+    back, holding the next try off for up to ``ttl``. ``release`` waits for a renew in flight, and a
+    renew after ``release`` does nothing.
+    """
 
     def __init__(self, state_dir: Location, *, ttl: float = LEASE_TTL, settle: float = LEASE_SETTLE,
                  clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep, owner: str | None = None) -> None:
+        self.folder = state_dir
         self.location = state_dir.child(LEASE_FILE)
         self.ttl = ttl
         self.settle = settle
@@ -106,6 +135,8 @@ class ObjectLease:
         self.owner = owner or uuid.uuid4().hex
         self.renew_every: float | None = ttl / 4
         self.held_until: float | None = None  # on our monotonic clock: past it, another may take over
+        self._renewing = threading.Lock()
+        self._released = False
 
     def _read(self) -> dict[str, Any] | None:
         try:
@@ -136,7 +167,7 @@ class ObjectLease:
         return (f"engine {lease.get('owner')} on {lease.get('host')} (pid {lease.get('pid')}), lease until "
                 f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(float(lease.get('expires_at') or 0)))}")
 
-    def try_acquire(self) -> str | None:
+    def _take(self) -> str | None:
         current = self._read()
         if self._live_stranger(current):
             assert current is not None
@@ -146,19 +177,24 @@ class ObjectLease:
         current = self._read()
         if current is None or current.get("owner") != self.owner:
             return self._describe(current) if current else "another engine (it took the lease meanwhile)"
-        self.held_until = held_until
+        with self._renewing:
+            self._released = False
+            self.held_until = held_until
         return None
 
     def renew(self) -> None:
         """Extend the lease; a stranger's lease means this engine was presumed dead: it must stop."""
-        current = self._read()
-        if current is not None and current.get("owner") != self.owner:
-            self.held_until = None
-            raise TelaBatchStateError(
-                f"The batch's lease {self.location.uri} was taken over by {self._describe(current)}: this engine "
-                "stops submitting, and the other resumes the ledger."
-            )
-        self.held_until = self._write()
+        with self._renewing:
+            if self._released:
+                return  # a renew that started before release: writing now would take the lease again
+            current = self._read()
+            if current is not None and current.get("owner") != self.owner:
+                self.held_until = None
+                raise TelaBatchStateError(
+                    f"The batch's lease {self.location.uri} was taken over by {self._describe(current)}: this "
+                    "engine stops submitting, and the other resumes the ledger."
+                )
+            self.held_until = self._write()
 
     def check(self) -> None:
         """Before a submission: is the lease still surely ours?"""
@@ -169,12 +205,14 @@ class ObjectLease:
             )
 
     def release(self) -> None:
-        if self.held_until is None:
-            return
-        self.held_until = None
-        current = self._read()
-        if current is not None and current.get("owner") == self.owner:
-            self.location.delete()
+        with self._renewing:  # waits for a renew in flight
+            self._released = True
+            if self.held_until is None:
+                return
+            self.held_until = None
+            current = self._read()
+            if current is not None and current.get("owner") == self.owner:
+                self.location.delete()
 
 
 Lease = LocalLease | ObjectLease
@@ -184,17 +222,39 @@ def lease_for(state_dir: Location, **options: Any) -> Lease:
     return LocalLease(state_dir) if state_dir.is_local else ObjectLease(state_dir, **options)
 
 
-def acquire_blocking(lease: Lease, log: Any, *, poll: float = 2.0, sleep: Callable[[float], None] = time.sleep,
-                     what: str = "the batch") -> None:
-    """Wait (in a worker, blocking) until the lease is ours."""
-    said = False
-    while True:
-        holder = lease.try_acquire()
+class LeaseWait:
+    """What a wait for a lease says: who holds it, at first and every ``note_every`` seconds after; and
+    that the folder is free again once it is. The caller asks (``try_acquire``) and sleeps."""
+
+    def __init__(self, lease: Lease, log: Any, *, then: str, monotonic: Callable[[], float] = time.monotonic,
+                 note_every: float = LEASE_NOTE_EVERY) -> None:
+        self.lease = lease
+        self.log = log
+        self.then = then
+        self.monotonic = monotonic
+        self.note_every = note_every
+        self.noted_at: float | None = None
+
+    def answered(self, holder: str | None) -> bool:
+        """True once ``try_acquire`` answered that the lease is ours; else it says (now and then) who has it."""
         if holder is None:
-            return
-        if not said:
-            log.warning("Waiting for %s: its state folder %s is in use by %s (an earlier try or another "
-                        "triggerer still running); nothing is submitted meanwhile.", what,
-                        lease.location.uri.rsplit("/", 1)[0], holder)
-            said = True
+            if self.noted_at is not None:
+                self.log.info("The state folder %s is free again: %s.", self.lease.folder.uri, self.then)
+            return True
+        now = self.monotonic()
+        if self.noted_at is None or now - self.noted_at >= self.note_every:
+            self.log.warning(
+                "Tela batch waits: its state folder %s is in use by %s (an earlier try, or another triggerer, "
+                "still running that batch). Nothing is submitted until it stops; then %s.",
+                self.lease.folder.uri, holder, self.then,
+            )
+            self.noted_at = now
+        return False
+
+
+def acquire_blocking(lease: Lease, log: Any, *, poll: float = 2.0, sleep: Callable[[float], None] = time.sleep,
+                     monotonic: Callable[[], float] = time.monotonic, then: str = "this try goes on") -> None:
+    """Wait (in a worker, blocking) until the lease is ours."""
+    wait = LeaseWait(lease, log, then=then, monotonic=monotonic)
+    while not wait.answered(lease.try_acquire()):
         sleep(poll)

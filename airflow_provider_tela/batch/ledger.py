@@ -236,6 +236,29 @@ class _SegmentLog:
         self.segments, self.bases = [], [base]
 
 
+def _replay(state_dir: Location, total: int) -> tuple[_Log, LedgerState]:
+    """The ledger's log in ``state_dir`` and the state its lines add up to (blocking). A ledger that
+    cannot be read is an error, never an empty one: "no record" would resubmit runs that may exist."""
+    log: _Log = _AppendLog(state_dir) if state_dir.is_local else _SegmentLog(state_dir)
+    state = LedgerState(total)
+    try:
+        for entry in decode(log.read()):
+            state.apply(entry)
+    except (OSError, ValueError, TypeError, IndexError) as exc:
+        raise TelaBatchStateError(
+            f"The batch ledger in {state_dir.uri} cannot be read ({type(exc).__name__}: {exc}). It was not "
+            "treated as empty, since records it lists may already have runs in Tela; fix the storage "
+            "and retry, or clear the task to start the batch afresh."
+        ) from None
+    return log, state
+
+
+def read_state(state_dir: Location, total: int) -> LedgerState:
+    """What the ledger in ``state_dir`` adds up to, read without opening it for writing (blocking):
+    an earlier try's ledger, read by ``batch.carry``."""
+    return _replay(state_dir, total)[1]
+
+
 class Ledger:
     """The ledger of one batch: loaded once (``open``), then appended to through group commits."""
 
@@ -252,20 +275,8 @@ class Ledger:
 
     @classmethod
     def open(cls, state_dir: Location, total: int) -> Ledger:
-        """Replay the ledger in ``state_dir`` (blocking). A ledger that cannot be read is an error,
-        never an empty one: "no record" would resubmit runs that may exist."""
-        log: _Log = _AppendLog(state_dir) if state_dir.is_local else _SegmentLog(state_dir)
-        state = LedgerState(total)
-        try:
-            for entry in decode(log.read()):
-                state.apply(entry)
-        except (OSError, ValueError, TypeError, IndexError) as exc:
-            raise TelaBatchStateError(
-                f"The batch ledger in {state_dir.uri} cannot be read ({type(exc).__name__}: {exc}). It was not "
-                "treated as empty, since records it lists may already have runs in Tela; fix the storage "
-                "and retry, or clear the task to start the batch afresh."
-            ) from None
-        return cls(log, state)
+        """Replay the ledger in ``state_dir`` (blocking; see ``_replay``) and make it ready to append to."""
+        return cls(*_replay(state_dir, total))
 
     def write_now(self, entries: list[list[Any]]) -> None:
         """Write lines at once (blocking), before any engine runs on this ledger (``batch.carry``)."""

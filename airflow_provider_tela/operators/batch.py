@@ -221,15 +221,14 @@ class TelaBatchOperator(BaseOperator):
         if earlier is not None:  # same epoch, other records: the unchanged ones keep their runs
             carry_over(earlier, state_dir, source, spec, self.tela_conn_id, scan.total, self.log)
         plan = BatchPlan(
-            spec=spec, records=source, output_uri=Location.parse(self.output_path, self.storage_conn_id).uri,
+            spec=spec, records=source, output_uri=output.uri,
             state_uri=state_uri, total=scan.total, records_digest=scan.digest, fingerprint=digest,
             tela_conn_id=self.tela_conn_id, concurrency=self.concurrency, poll_interval=float(self.poll_interval),
             timeout=float(self.timeout), max_cost=self.max_cost, on_ambiguous=self.on_ambiguous,
         )
         plan.save()
         write_pointer(pointer, state_uri, digest)
-        if durable.decision.action != "reattach" or durable.decision.record is None \
-                or durable.decision.record.run_id != state_uri:
+        if not (durable.decision.action == "reattach" and record is not None and record.run_id == state_uri):
             durable.submitted(state_uri, mode="batch")
         return plan
 

@@ -24,7 +24,7 @@ from airflow_provider_tela.batch.ledger import DONE, INTENT, SUBMITTED, Ledger
 from airflow_provider_tela.batch.plan import BatchPlan
 from airflow_provider_tela.batch.records import describe, scan
 from airflow_provider_tela.batch.spec import BatchSpec
-from airflow_provider_tela.errors import TelaAuthenticationError
+from airflow_provider_tela.errors import TelaAuthenticationError, TelaBatchStateError
 from airflow_provider_tela.hooks.tela import TelaAsyncHook
 from airflow_provider_tela.testing import RunFailed
 from airflow_provider_tela.triggers.batch import TelaBatchTrigger
@@ -343,34 +343,78 @@ async def test_two_engines_on_one_state_folder_submit_each_record_once(fast, tmp
 
 async def test_an_engine_whose_lease_was_taken_over_stops_submitting(fast, tmp_path):
     """Object storage: a zombie that could not renew in time finds a stranger's lease and stops; it
-    never sends a record beside the engine that took over."""
+    never sends a record beside the engine that took over. The takeover is driven, not timed: on the
+    zombie's 4th run the lease's clock jumps past its expiry and a stranger takes it."""
     from airflow_provider_tela.batch.lease import ObjectLease
 
     fast.configure(run_latency=0.3)
     plan = make_plan(tmp_path, documents(20), concurrency=2)
-    lease = ObjectLease(plan.state_dir, ttl=1.0, settle=0.0)
+    now = [1_000.0]  # wall and monotonic time of both leases: only the takeover moves it
+
+    def lease(ttl: float) -> ObjectLease:
+        return ObjectLease(plan.state_dir, ttl=ttl, settle=0.0, clock=lambda: now[0], monotonic=lambda: now[0],
+                           sleep=lambda seconds: None)
+
+    zombie, stranger = lease(60.0), lease(3600.0)
 
     async def renew_never() -> None:
         return None
 
-    stranger = ObjectLease(plan.state_dir, ttl=3600.0, settle=0.0)
-
-    async def take_over() -> None:
-        await asyncio.sleep(1.2)  # past the zombie's expiry: the lease is free to take
-        assert await asyncio.to_thread(stranger.try_acquire) is None
-
+    posted = sent_after_takeover = 0
+    taken_over = False
     try:
         async with TelaAsyncHook() as hook:
-            engine = BatchEngine(plan, hook, LOG, lease=lease)
+            submit = hook.submit_request
+
+            async def submit_request(request: Any, **kwargs: Any) -> Any:
+                nonlocal posted, sent_after_takeover, taken_over
+                sent_after_takeover += taken_over
+                run = await submit(request, **kwargs)
+                posted += 1
+                if posted == 4:
+                    now[0] += 61.0  # the zombie paused past its lease's expiry: the lease is free to take
+                    assert await asyncio.to_thread(stranger.try_acquire) is None
+                    taken_over = True
+                return run
+
+            hook.submit_request = submit_request
+            engine = BatchEngine(plan, hook, LOG, lease=zombie)
             engine._heartbeat = renew_never  # the zombie: paused, its lease not renewed
-            thief = asyncio.ensure_future(take_over())
-            with pytest.raises(Exception, match="lease"):
+            with pytest.raises(TelaBatchStateError, match=r"lease .* could not be renewed in time"):
                 await engine.run()
-            await thief
     finally:
         await close_shared_sessions()
     created = fast.stats()["runs_created"]
-    assert 0 < created < 20
+    assert sent_after_takeover == 0
+    assert 4 <= created < 4 + plan.concurrency  # only a POST already past its lease check when it was taken
     state = Ledger.open(plan.state_dir, plan.total).state
     assert state.count(DONE) + state.count(SUBMITTED) + state.count(INTENT) >= created
     assert json.loads((tmp_path / "out" / "_tela_batch" / "t" / "lease.json").read_text())["owner"] == stranger.owner
+
+
+async def test_a_paid_run_whose_cost_drifted_is_named_once_and_the_budget_counts_what_it_could_read(
+        fast, tmp_path, monkeypatch, caplog):
+    """A documented field of another type is read as None (the model keeps it in ``unreadable``): a
+    run whose ``information.cost`` drifted has no cost, and ``max_cost`` under-counts. The log says so."""
+    from airflow_provider_tela.testing import runs as emulator_runs
+
+    output_content = emulator_runs._output_content
+
+    def drifted(run: Any) -> dict[str, Any]:  # every other run's cost comes as an object
+        body = output_content(run)
+        if run.request.variables["document"].endswith(("1", "3", "5", "7", "9")):
+            body["information"]["cost"] = {"amount": body["information"]["cost"], "currency": "USD"}
+        return body
+
+    monkeypatch.setattr(emulator_runs, "_output_content", drifted)
+    plan = make_plan(tmp_path, documents(10), concurrency=2, max_cost=1.0)
+    with caplog.at_level(logging.WARNING, logger=LOG.name):
+        manifest = await run_engine(plan)
+    rows = rows_of(plan)
+    unread = [row for row in rows if row["usage"]["cost"] is None]
+    assert manifest["succeeded"] == 10 and [row["index"] for row in unread] == [1, 3, 5, 7, 9]
+    readable = sum(row["usage"]["cost"] or 0 for row in rows)
+    assert readable > 0 and manifest["usage"]["cost"] == pytest.approx(readable)
+    said = [record.getMessage() for record in caplog.records if "cost could not be read" in record.getMessage()]
+    assert len(said) == 1 and "max_cost=1 budget count only the costs that could be read" in said[0]
+    assert fast.stats()["runs_created"] == 10

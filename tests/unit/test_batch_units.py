@@ -405,8 +405,8 @@ class FakeClock:
 def object_lease(tmp_path, clock, owner, **options):
     from airflow_provider_tela.batch.lease import ObjectLease
 
-    return ObjectLease(Location.parse(str(tmp_path)), clock=clock, monotonic=clock, sleep=clock.sleep, owner=owner,
-                       **{"ttl": 60.0, "settle": 2.0, **options})
+    return ObjectLease(Location.parse(str(tmp_path)), owner=owner,
+                       **{"clock": clock, "monotonic": clock, "sleep": clock.sleep, "ttl": 60.0, "settle": 2.0, **options})
 
 
 def test_an_object_lease_renewed_on_time_is_never_taken_over(tmp_path):
@@ -479,6 +479,81 @@ def test_a_local_lease_is_exclusive_per_open_file_and_freed_on_release(tmp_path)
     assert len(slept) == 1
     assert one.try_acquire() is not None
     two.release()
+
+
+def test_a_renew_in_flight_or_late_never_brings_a_released_lease_back(tmp_path):
+    """The engine's heartbeat cannot stop a renew already running in its thread: release must wait
+    for it, and a renew that runs after release must not write the lease again (the next try would
+    wait up to the ttl for an engine that has stopped)."""
+    clock = FakeClock()
+    in_write, resume = threading.Event(), threading.Event()
+
+    def monotonic():  # the renew's write reads the monotonic clock first: it pauses there, once
+        if threading.current_thread().name == "renew" and not resume.is_set():
+            in_write.set()
+            assert resume.wait(10)
+        return clock()
+
+    holder = object_lease(tmp_path, clock, "a", monotonic=monotonic)
+    assert holder.try_acquire() is None
+    clock.now += 15.0
+    renewing = threading.Thread(target=holder.renew, name="renew")
+    renewing.start()
+    assert in_write.wait(10)  # the renew has read its own lease and is about to write it
+    releasing = threading.Thread(target=holder.release)
+    releasing.start()
+    releasing.join(0.2)
+    assert releasing.is_alive()  # release waits for the renew in flight...
+    resume.set()
+    renewing.join(10)
+    releasing.join(10)
+    assert not (tmp_path / "lease.json").exists()  # ...and then deletes what it wrote
+    holder.renew()  # a renew scheduled before release, running after it: nothing written
+    assert not (tmp_path / "lease.json").exists()
+    other = object_lease(tmp_path, clock, "b")
+    assert other.try_acquire() is None  # at once, not a ttl later
+    holder.release()
+    assert json.loads((tmp_path / "lease.json").read_text())["owner"] == "b"
+
+
+def test_a_wait_for_a_lease_says_who_holds_it_every_five_minutes_and_when_it_is_free(tmp_path):
+    from airflow_provider_tela.batch.lease import LEASE_NOTE_EVERY, acquire_blocking
+
+    clock = FakeClock()
+    holder, waiter = object_lease(tmp_path, clock, "a"), object_lease(tmp_path, clock, "b")
+    assert holder.try_acquire() is None
+    said: list[tuple[str, str]] = []
+    log = type("Log", (), {
+        "warning": lambda self, msg, *args: said.append(("warning", msg % args)),
+        "info": lambda self, msg, *args: said.append(("info", msg % args)),
+    })()
+    polls = 0
+
+    def sleep(seconds):
+        nonlocal polls
+        polls += 1
+        clock.now += seconds
+        if polls % 10 == 0 and polls < 2_000:
+            holder.renew()  # alive: renewed every ttl / 6 here
+        if polls == 2_000:
+            holder.release()
+
+    acquire_blocking(waiter, log, poll=1.0, sleep=sleep, monotonic=clock, then="it goes on")
+    assert polls == 2_000
+    warnings = [text for level, text in said if level == "warning"]
+    assert len(warnings) == 1 + int((2_000 - 1) // LEASE_NOTE_EVERY)  # at first, then every 300 s
+    assert all("engine a" in text and str(tmp_path) in text and "then it goes on" in text for text in warnings)
+    assert said[-1] == ("info", f"The state folder {tmp_path} is free again: it goes on.")
+
+
+def test_a_storage_failure_taking_a_lease_is_a_batch_state_error_for_every_waiter(tmp_path):
+    from airflow_provider_tela.batch.lease import LocalLease, acquire_blocking
+
+    (tmp_path / "state").write_text("a file where the state folder should be")
+    for lease in (LocalLease(Location.parse(str(tmp_path / "state"))),
+                  object_lease(tmp_path / "state", FakeClock(), "a")):
+        with pytest.raises(TelaBatchStateError, match=r"Could not take the batch's lease in .*state \(\w*Error"):
+            acquire_blocking(lease, logging.getLogger("t"), sleep=lambda s: None)
 
 
 # --- carrying runs over to a changed input -------------------------------------------------------------
