@@ -49,13 +49,15 @@ MIN_UPLOAD_BYTES_PER_SECOND = 32 * 1024
 
 
 class _InFlight:
-    """The connection one request is using, so that its watchdog can cut it."""
+    """The connection one request is using, so that its watchdog can cut it, and whether the request
+    may have left: ``ready`` once the connection is up (TLS handshake done), before its first byte."""
 
-    __slots__ = ("conn", "fired")
+    __slots__ = ("conn", "fired", "ready")
 
     def __init__(self) -> None:
         self.conn: Any = None
         self.fired = False
+        self.ready = False
 
 
 _current = threading.local()
@@ -67,11 +69,21 @@ def _track(conn: Any) -> None:
         in_flight.conn = conn
 
 
+def _mark_ready() -> None:
+    in_flight = getattr(_current, "in_flight", None)
+    if in_flight is not None:
+        in_flight.ready = True
+
+
 class _TrackingHTTPConnectionPool(HTTPConnectionPool):
     def _get_conn(self, timeout: float | None = None) -> Any:
         conn = super()._get_conn(timeout)
         _track(conn)
         return conn
+
+    def _validate_conn(self, conn: Any) -> None:
+        super()._validate_conn(conn)
+        _mark_ready()  # plain http connects while sending: a failed connect is NewConnectionError
 
 
 class _TrackingHTTPSConnectionPool(HTTPSConnectionPool):
@@ -79,6 +91,10 @@ class _TrackingHTTPSConnectionPool(HTTPSConnectionPool):
         conn = super()._get_conn(timeout)
         _track(conn)
         return conn
+
+    def _validate_conn(self, conn: Any) -> None:
+        super()._validate_conn(conn)  # connects and completes the TLS handshake
+        _mark_ready()
 
 
 _POOL_CLASSES = {"http": _TrackingHTTPConnectionPool, "https": _TrackingHTTPSConnectionPool}
@@ -139,7 +155,7 @@ def classify(exc: BaseException, in_flight: _InFlight) -> tuple[Failure, str]:
     name = type(exc).__name__
     if in_flight.fired:
         return Failure.DEADLINE, "the time allowed ran out"
-    sent = in_flight.conn is not None  # a connection was taken: the request may have left
+    sent = in_flight.ready  # the connection was up: the request may have left
     if isinstance(exc, requests.exceptions.SSLError):
         reason = _tls_reason(exc)
         if reason is not None:
@@ -156,8 +172,8 @@ def classify(exc: BaseException, in_flight: _InFlight) -> tuple[Failure, str]:
         return Failure.BAD_BODY, name
     if isinstance(exc, requests.exceptions.ConnectionError):
         reason = getattr(exc.args[0], "reason", None) if exc.args else None
-        if isinstance(reason, (NewConnectionError, ConnectTimeoutError)):
-            return Failure.NOT_SENT, name  # refused, unresolvable or unreachable: nothing left this host
+        if isinstance(reason, (NewConnectionError, ConnectTimeoutError)) or not sent:
+            return Failure.NOT_SENT, name  # refused, unreachable, or cut before the connection was up
         return Failure.NO_ANSWER, name
     if isinstance(exc, (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL,
                         requests.exceptions.InvalidSchema, requests.exceptions.MissingSchema,

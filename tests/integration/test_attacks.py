@@ -533,6 +533,46 @@ def test_a_tls_record_broken_after_the_post_is_may_exist_not_a_certificate_error
     assert len(server.seen("POST")) == 2  # one per client: never retried
 
 
+def test_a_handshake_cut_before_the_request_left_is_not_sent_in_both_clients(monkeypatch):
+    """A connection closed during the TLS handshake (no certificate error to name): nothing was sent,
+    so a run-creating request is retried, never reported as a run that may exist."""
+    import socket
+
+    from airflow_provider_tela.testing.tls import create_tls_material
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+
+    def close_at_once():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(conn)
+            conn.close()
+
+    threading.Thread(target=close_at_once, daemon=True).start()
+    material = create_tls_material()
+    try:
+        port = listener.getsockname()[1]
+        monkeypatch.setenv("AIRFLOW_CONN_TELA_DEFAULT", json.dumps({
+            "conn_type": "tela", "host": f"https://127.0.0.1:{port}", "password": KEY,
+            "extra": {"max_retries": 2, "ca_bundle": str(material.cert_path)}}))
+        raised = []
+        for submit in (lambda: TelaHook().submit_request(async_request()),
+                       lambda: asyncio.run(TelaAsyncHook().submit_request(async_request()))):
+            with pytest.raises(TelaError) as info:
+                within(HANG_GUARD, submit)
+            raised.append(info.value)
+    finally:
+        listener.close()
+        material.cleanup()
+    assert [type(error) for error in raised] == [TelaConnectionError] * 2, raised
+    assert all("not sent" in str(error) for error in raised)
+    assert len(accepted) == 6  # each client tried three times: safe, since nothing had left
+
+
 def test_a_tls_failure_ends_the_trigger_at_once(monkeypatch, tmp_path):
     from airflow_provider_tela.testing.tls import create_tls_material
 
