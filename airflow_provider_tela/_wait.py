@@ -113,12 +113,9 @@ class RunWait:
             return None
         self._next_poll_at = now + self._delay
         self._delay = min(self._delay * 2, self.poll_interval)
-        if status not in RunStatus.KNOWN and status not in self._unknown_seen:
-            self._unknown_seen.add(status)
-            return (
-                f"Tela run {self.run_id} has status {status!r}, which this provider does not know; it is "
-                "read as not finished, and the wait goes on until succeeded, failed or the deadline."
-            )
+        note = unknown_status_note(self.run_id, status, self._unknown_seen)
+        if note is not None:
+            return note
         if changed:
             return f"Tela run {self.run_id} is {status}"
         return None
@@ -158,6 +155,17 @@ class RunWait:
         self._finished = finished
         return finished
 
+
+
+def unknown_status_note(run_id: str, status: str, seen: set[str]) -> str | None:
+    """The warning for a status Tela added and this provider does not know: once per status (``seen``)."""
+    if status in RunStatus.KNOWN or status in seen:
+        return None
+    seen.add(status)
+    return (
+        f"Tela run {run_id} has status {status!r}, which this provider does not know; it is read as not "
+        "finished, and the wait goes on until succeeded, failed or the deadline."
+    )
 
 
 def drive(

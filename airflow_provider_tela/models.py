@@ -7,6 +7,7 @@ request models reject unknown fields, because a typo in a DAG should fail before
 from __future__ import annotations
 
 import json
+import logging
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -64,7 +65,24 @@ class _Response(BaseModel):
                 raise
             model = handler({key: value for key, value in data.items() if key not in drifted})
             model._unreadable = {key: data[key] for key in drifted}
+            _warn_drift_once(cls.__name__, drifted)
             return model
+
+
+_drift_seen: set[tuple[str, str]] = set()
+
+
+def _warn_drift_once(model: str, fields: set[str]) -> None:
+    """Say once per process and field that Tela's answers no longer match the documented types
+    (names only: a value may be anything, a secret included)."""
+    new = sorted(field for field in fields if (model, field) not in _drift_seen)
+    if new:
+        _drift_seen.update((model, field) for field in new)
+        logging.getLogger("airflow_provider_tela").warning(
+            "Tela answered %s with %s of another type than documented: read as None (the raw value is in "
+            "the model's .unreadable). If Tela changed its API, upgrade airflow-provider-tela.",
+            model, ", ".join(new),
+        )
 
 
 class _Request(BaseModel):

@@ -13,7 +13,7 @@ import re
 import ssl
 import urllib.request
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -255,7 +255,12 @@ class ClientSettings:
         if self.is_tela_url(url):
             if not self.verify:
                 return None
-            return self.ca_bundle or _default_ca_bundle()
+            return self.ca_bundle or self._default_ca
+        return self._default_ca
+
+    @cached_property
+    def _default_ca(self) -> str:
+        # found and checked once per connection's settings, not per request
         return _default_ca_bundle()
 
     @classmethod

@@ -14,6 +14,9 @@ from typing import Any, Self
 
 from airflow.providers.common.compat.sdk import BaseHook
 
+# imported first, and for its side effect too: on Airflow 3 it keeps the key out of the in-process
+# supervisor's log of the connection lookup, which happens before any other provider code runs
+from airflow_provider_tela import _compat  # noqa: F401
 from airflow_provider_tela._http import calls, endpoints
 from airflow_provider_tela._http.async_transport import AsyncTransport, lease_sessions, release_sessions
 from airflow_provider_tela._http.deadline import NEVER, Deadline

@@ -80,6 +80,7 @@ class TelaRunSensor(BaseSensorOperator):
     def poke(self, context: Context) -> PokeReturnValue | bool:
         """One status check, sent once: the sensor's own schedule is the retry loop."""
         from airflow_provider_tela._results import finish
+        from airflow_provider_tela._wait import unknown_status_note
         from airflow_provider_tela.errors import TelaBadResponseError, TelaError, TelaRunFailedError
         from airflow_provider_tela.models import RunStatus
 
@@ -94,9 +95,9 @@ class TelaRunSensor(BaseSensorOperator):
         if run.status == RunStatus.FAILED:
             raise TelaRunFailedError(run.id, run.failure_reason())
         if run.status != RunStatus.SUCCEEDED:
-            if run.status not in RunStatus.KNOWN and run.status not in self._unknown_logged:
-                self._unknown_logged.add(run.status)  # once per status, as the wait machine does
-                self.log.warning("Status %r is not one this provider knows; read as not finished", run.status)
+            note = unknown_status_note(self.run_id, run.status, self._unknown_logged)
+            if note is not None:
+                self.log.warning(note)
             return False
         return PokeReturnValue(is_done=True, xcom_value=finish(context, run.id, run.usage, run.content, self.log))
 

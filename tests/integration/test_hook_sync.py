@@ -265,7 +265,7 @@ def test_the_sensor_warns_once_per_unknown_status(hook, tela_env, caplog, capfd)
         assert [sensor.poke({}) for _ in range(4)] == [False] * 4
     # Airflow 3 logs through structlog (to the console), 2.11 through logging: count both
     out = capfd.readouterr()
-    logged = [r.getMessage() for r in caplog.records if "not one this provider knows" in r.getMessage()]
-    printed = [line for line in (out.out + out.err).splitlines() if "not one this provider knows" in line]
+    logged = [r.getMessage() for r in caplog.records if "which this provider does not know" in r.getMessage()]
+    printed = [line for line in (out.out + out.err).splitlines() if "which this provider does not know" in line]
     warnings = max(logged, printed, key=len)
     assert len(warnings) == 1 and "'queued'" in warnings[0]

@@ -367,3 +367,17 @@ def test_completions_chunks_and_versions_keep_unknown_fields() -> None:
         {"name": "scan", "type": "image", "required": True, "processingOptions": {"ocr": True}, "maxSize": 10}]}, "v")
     assert version.model_extra == {"promptId": "c"}
     assert version.variables[0].type == "image" and version.variables[0].model_extra == {"maxSize": 10}
+
+
+def test_drift_is_warned_once_per_field_never_with_its_value(monkeypatch) -> None:
+    import logging
+
+    from airflow_provider_tela import models
+
+    said: list[str] = []
+    monkeypatch.setattr(models, "_drift_seen", set())
+    monkeypatch.setattr(logging.getLogger("airflow_provider_tela"), "warning",
+                        lambda message, *args: said.append(message % args))
+    for _ in range(3):
+        parse_model(CanvasRun, {"id": "r", "status": "succeeded", "created_at": 1234567, "raw_output": "sk-x"}, "r")
+    assert len(said) == 1 and "created_at, raw_output" in said[0] and "1234567" not in said[0] and "sk-x" not in said[0]
