@@ -58,7 +58,7 @@ class _Response(BaseModel):
             if not isinstance(data, dict):
                 raise
             fields = cls.model_fields
-            drifted = {e["loc"][0] if e["loc"] else "" for e in exc.errors()}
+            drifted = {str(e["loc"][0]) if e["loc"] else "" for e in exc.errors()}
             # an answer that is not an object, or a required field that cannot be read, fails it
             if not all(key in fields and key in data and not fields[key].is_required()
                        and key not in cls._essential for key in drifted):
