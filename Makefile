@@ -41,7 +41,7 @@ test:
 	scripts/test_all.sh
 
 # Only the whole suite on the default virtualenv (newest Airflow, Python 3.11).
-# A hung test fails with a stack dump after 15 minutes instead of blocking CI (the longest, e2e, take ~2).
+# A hung test fails with a stack dump after 15 minutes instead of blocking CI.
 test-default: $(STAMP)
 	$(BIN)/python -m pytest tests -q --timeout=900 --timeout-method=thread
 
