@@ -75,26 +75,27 @@ def _mark_ready() -> None:
         in_flight.ready = True
 
 
-class _TrackingHTTPConnectionPool(HTTPConnectionPool):
+class _Tracking:
+    """Pools whose connections a watchdog can find, and which say when a request may have left."""
+
     def _get_conn(self, timeout: float | None = None) -> Any:
-        conn = super()._get_conn(timeout)
+        conn = super()._get_conn(timeout)  # type: ignore[misc]
         _track(conn)
         return conn
 
     def _validate_conn(self, conn: Any) -> None:
-        super()._validate_conn(conn)
-        _mark_ready()  # plain http connects while sending: a failed connect is NewConnectionError
-
-
-class _TrackingHTTPSConnectionPool(HTTPSConnectionPool):
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        conn = super()._get_conn(timeout)
-        _track(conn)
-        return conn
-
-    def _validate_conn(self, conn: Any) -> None:
-        super()._validate_conn(conn)  # connects and completes the TLS handshake
+        # https: connects and completes the TLS handshake here; plain http connects while sending,
+        # where a failed connect is a NewConnectionError
+        super()._validate_conn(conn)  # type: ignore[misc]
         _mark_ready()
+
+
+class _TrackingHTTPConnectionPool(_Tracking, HTTPConnectionPool):
+    pass
+
+
+class _TrackingHTTPSConnectionPool(_Tracking, HTTPSConnectionPool):
+    pass
 
 
 _POOL_CLASSES = {"http": _TrackingHTTPConnectionPool, "https": _TrackingHTTPSConnectionPool}
