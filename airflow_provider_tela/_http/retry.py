@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
+from airflow_provider_tela._http import sending
 from airflow_provider_tela._http.calls import ApiCall
 from airflow_provider_tela._http.deadline import NEVER, Deadline
 from airflow_provider_tela._http.responses import error_for_status, may_exist
@@ -74,6 +75,7 @@ class RetryPolicy:
     def attempts(
         self, call: ApiCall, secrets: tuple[str, ...], deadline: Deadline = NEVER, *, retries: bool = True
     ) -> Attempts:
+        sending.beginning()  # every request's first attempt begins here, in both transports
         return Attempts(policy=self, call=call, secrets=secrets, deadline=deadline,
                         max_retries=self.max_retries if retries else 0)
 

@@ -37,8 +37,10 @@ from collections.abc import AsyncIterator, Iterator
 from itertools import islice
 from typing import Any
 
+from airflow_provider_tela._http import sending
 from airflow_provider_tela._http.deadline import Deadline
 from airflow_provider_tela._http.retry import RetryPolicy
+from airflow_provider_tela._http.sending import SendMark
 from airflow_provider_tela._wait import Finished, RunWait, adrive
 from airflow_provider_tela.batch.lease import Lease, LeaseWait, lease_for
 from airflow_provider_tela.batch.ledger import DONE, INTENT, SUBMITTED, Ledger, durable
@@ -288,7 +290,8 @@ class BatchEngine:
     async def _stop(self) -> None:
         """Record what can be recorded before the batch stops (bounded by ``stop_grace``)."""
         for task in self._tasks:
-            task.cancel()
+            if not task.cancelling():  # one already stopping is let use its grace (``_post``)
+                task.cancel()
         try:
             await asyncio.wait_for(self._settle(), self.stop_grace)
         except BaseException as exc:  # noqa: BLE001 - stopping: nothing more can be done here
@@ -386,19 +389,34 @@ class BatchEngine:
 
     async def _post(self, index: int, request: Any, deadline: float, key: str) -> Any:
         """Send the POST once. If the batch stops meanwhile, the request is let finish (a little while)
-        so that the run it may create is recorded rather than left ambiguous."""
-        post = asyncio.ensure_future(self.hook.submit_request(request, deadline=Deadline(deadline), retries=False))
+        so that the run it may create is recorded rather than left ambiguous; one that had not begun
+        (waiting for the connection to be looked up) is dropped and its record left to send again."""
+        mark = SendMark()
+        post = asyncio.ensure_future(self._watched(mark, request, deadline))
         try:
             return await asyncio.shield(post)
         except asyncio.CancelledError:
-            done, _ = await asyncio.wait({post}, timeout=self.stop_grace)
-            if post in done and not post.cancelled():
-                error = post.exception()
-                if error is None:
-                    self.ledger.append(["r", index, post.result().id, key])
-                elif isinstance(error, TelaError) and not isinstance(error, TelaRunMayExistError):
-                    self.ledger.append(["x", index])
+            try:
+                await asyncio.wait({post}, timeout=self.stop_grace)
+            finally:  # also when the grace itself is cut short (every task cancelled at once)
+                self._posted(index, key, post, mark)
             raise
+
+    def _posted(self, index: int, key: str, post: asyncio.Future[Any], mark: SendMark) -> None:
+        """Record what a POST the batch stopped came to: its run, no run, or (unknown) nothing."""
+        if post.done() and not post.cancelled():
+            error = post.exception()
+            if error is None:
+                self.ledger.append(["r", index, post.result().id, key])
+            elif isinstance(error, TelaError) and not isinstance(error, TelaRunMayExistError):
+                self.ledger.append(["x", index])
+        elif not mark.began:  # stopped (or still waiting) before it began: it never can now
+            post.cancel()
+            self.ledger.append(["x", index])
+
+    async def _watched(self, mark: SendMark, request: Any, deadline: float) -> Any:
+        sending.watch(mark)  # this task's own context: the transport raises the mark as it begins
+        return await self.hook.submit_request(request, deadline=Deadline(deadline), retries=False)
 
     async def _reattach(self, index: int, run_id: str, key: str | None) -> None:
         now = time.monotonic()

@@ -51,9 +51,9 @@ def make_plan(tmp_path: Path, records: list[dict[str, Any]], *, canvas: str = "c
     return plan
 
 
-async def run_engine(plan: BatchPlan, **kwargs: Any) -> dict[str, Any]:
+async def run_engine(plan: BatchPlan, hook_class: type[TelaAsyncHook] = TelaAsyncHook, **kwargs: Any) -> dict[str, Any]:
     try:
-        async with TelaAsyncHook() as hook:
+        async with hook_class() as hook:
             return await BatchEngine(plan, hook, LOG, **kwargs).run()
     finally:
         await close_shared_sessions()
@@ -220,6 +220,60 @@ async def test_a_cancelled_trigger_resumes_from_the_same_kwargs_without_submitti
     assert manifest["succeeded"] == 60 and manifest["resumed"]["done"] + manifest["resumed"]["reattached"] >= 20
     assert fast.stats()["runs_created"] == 60
     assert runs_by_document(fast) == Counter({f"doc {i}": 1 for i in range(60)})
+
+
+class HeldBeforeSending(TelaAsyncHook):
+    """Its submissions wait before reaching the transport (as behind a slow look-up of the connection)."""
+
+    held = 0
+
+    async def submit_request(self, request: Any, **kwargs: Any) -> Any:
+        HeldBeforeSending.held += 1
+        await asyncio.Event().wait()  # until cancelled
+        raise AssertionError("never released")
+
+
+def cancel_every_other_task() -> None:
+    """What ``asyncio.run`` does when the worker's loop is torn down (SystemExit, KeyboardInterrupt):
+    every task is cancelled at once, the POSTs the engine shields included."""
+    for task in asyncio.all_tasks():
+        if task is not asyncio.current_task():
+            task.cancel()
+
+
+@pytest.mark.parametrize("stopped", ["the batch", "every task"])
+async def test_a_submission_stopped_before_it_began_is_sent_by_the_next_try_not_left_ambiguous(
+        fast, tmp_path, stopped):
+    plan = make_plan(tmp_path, documents(10), concurrency=4)
+    HeldBeforeSending.held = 0
+    first = asyncio.ensure_future(run_engine(plan, HeldBeforeSending, stop_grace=0.2))
+    while HeldBeforeSending.held < 4:  # four intents made durable, four POSTs not begun
+        await asyncio.sleep(0.01)
+    first.cancel() if stopped == "the batch" else cancel_every_other_task()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    ledger = Ledger.open(plan.state_dir, 10)
+    ledger.close()
+    assert ledger.state.count(INTENT) == 0 and fast.stats()["completions_posted"] == 0
+
+    manifest = await run_engine(plan)
+    assert manifest["succeeded"] == 10 and manifest["ambiguous"] == 0
+    assert runs_by_document(fast) == Counter({f"doc {i}": 1 for i in range(10)})
+
+
+async def test_a_submission_stopped_after_it_began_stays_ambiguous_and_is_not_sent_again(fast, tmp_path):
+    fast.add_fault("slow", method="POST", path=COMPLETIONS, count=3, delay=1.0)
+    plan = make_plan(tmp_path, documents(6), concurrency=3)
+    first = asyncio.ensure_future(run_engine(plan, stop_grace=0))
+    while fast.stats()["faults_injected"].get("slow", 0) < 3:  # three POSTs reached Tela, none answered
+        await asyncio.sleep(0.01)
+    cancel_every_other_task()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+
+    manifest = await run_engine(plan)
+    assert manifest["succeeded"] == 3 and manifest["ambiguous"] == 3
+    assert max(runs_by_document(fast).values()) == 1  # each record paid at most once
 
 
 class FrozenAfter:
