@@ -18,7 +18,10 @@ def runs_by_document(tela) -> dict[str, dict]:
 
 def test_deferred_runs_survive_a_killed_triggerer(airflow, tela):
     dag_id, documents = "tela_e2e_triggerer_restart", [f"deferred through a triggerer crash {i}" for i in range(4)]
-    tela.add_canvas("canvas-slow", latency=30)
+    # Every run must still be in flight when the last task defers and is polled: on a loaded machine the
+    # four tasks can start tens of seconds apart. Run latency is fixed when a run is created and the
+    # emulator cannot end a run early, so this margin is also how long the runs take after the kill.
+    tela.add_canvas("canvas-slow", latency=90)
     run_id = airflow.trigger(dag_id)
 
     # Kill only once every task is deferred and the triggerer has polled each run at least once.

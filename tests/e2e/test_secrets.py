@@ -26,6 +26,11 @@ def test_the_api_key_is_in_no_log_table_or_trigger(airflow, tela, api_keys):
     # The keys, and their random ends: a truncated or re-formatted key would still be caught.
     secrets = {**api_keys, **{f"{name} (end)": key[-24:] for name, key in api_keys.items()}}
     tela.add_canvas("canvas-slow", latency=6)
+    # The deferred task's trigger must still be stored when the test reads it, however slowly the task got
+    # to defer: every status check is answered 503 (a wait retries it) until the trigger was read, so no
+    # wait can end before. Submissions get no fault: the task defers as usual. (A longer run instead
+    # would only make the test wait for it.)
+    tela.add_faults({"kind": "503", "method": "GET", "path": "/v2/chat/completions/"})
     run_id = airflow.trigger(DAG_ID)
     airflow.wait_for_states(DAG_ID, run_id, {"deferred"}, count=1, timeout=120, task_id="templated_deferred")
 
@@ -34,7 +39,8 @@ def test_the_api_key_is_in_no_log_table_or_trigger(airflow, tela, api_keys):
         kwargs = airflow.trigger_kwargs()
         return kwargs if any(run in json.dumps(kwargs) for run in runs) else None
 
-    kwargs = wait_until(deferred_trigger_stored, 30, "the deferred task's trigger to be stored")
+    kwargs = wait_until(deferred_trigger_stored, 60, "the deferred task's trigger to be stored")
+    tela.clear_faults()
     assert airflow.wait_for_run(DAG_ID, run_id, timeout=180) == "failed"
     assert airflow.states(DAG_ID, run_id) == {
         ("templated_deferred", -1): "success", ("templated_in_worker", -1): "success",
