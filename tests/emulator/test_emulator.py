@@ -159,20 +159,49 @@ def test_auth(tela_emulator: TelaEmulator) -> None:
     assert tela_emulator.stats()["admin_requests"] == 1 and tela_emulator.stats()["requests"] == 6
 
 
-def test_async_run_progresses_with_time(tela_emulator: TelaEmulator) -> None:
+class EmulatorClock:
+    """The monotonic clock run progress is read from, moved only by the test (wall time stays real).
+
+    A run's status depends only on this clock, so each poll's answer is decided by the test, not by
+    how fast a loaded machine gets the request to the server.
+    """
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return time.time()
+
+
+@pytest.fixture
+def emulator_clock(monkeypatch: pytest.MonkeyPatch) -> EmulatorClock:
+    from airflow_provider_tela.testing import server as server_module
+    from airflow_provider_tela.testing import state as state_module
+
+    clock = EmulatorClock()
+    # Only the emulator modules' view of ``time``: the event loop keeps the real clock.
+    monkeypatch.setattr(state_module, "time", clock)
+    monkeypatch.setattr(server_module, "time", clock)
+    return clock
+
+
+def test_async_run_progresses_with_time(tela_emulator: TelaEmulator, emulator_clock: EmulatorClock) -> None:
     tela_emulator.configure(run_latency=0.5)
     created = post_completion(tela_emulator, {**ECHO, "async": True})
     assert created.status_code == 200
     run_id = created.json()["id"]
     assert created.json()["status"] == "created" and created.json()["output_content"] is None
+    started = emulator_clock.now
     seen = []
-    deadline = time.monotonic() + 3
-    while not seen or seen[-1] not in TERMINAL:
-        assert time.monotonic() < deadline
+    # "created" for the first tenth of the latency, "running" until it has passed, then terminal
+    for elapsed in (0.0, 0.02, 0.1, 0.3, 0.49, 0.5, 2.0):
+        emulator_clock.now = started + elapsed
         status = get_run(tela_emulator, run_id).json()["status"]
         if not seen or seen[-1] != status:
             seen.append(status)
-        time.sleep(0.02)
     assert seen == ["created", "running", "succeeded"]
     run = get_run(tela_emulator, run_id).json()
     output = run["output_content"]
@@ -270,7 +299,10 @@ def test_webhook_delivery(tela_emulator: TelaEmulator, webhook_receiver: tuple[s
     assert payload["choices"][0]["message"]["content"]["variables"] == {"document": "hello emulator"}
     assert payload["usage"]["total_tokens"] > 0
     assert get_run(tela_emulator, created.json()["id"]).json()["raw_input"]["webhook_url"] == url
-    stats = tela_emulator.stats()
+    # the receiver has the payload before the emulator has read the answer and recorded the delivery
+    deadline = time.monotonic() + 10
+    while not (stats := tela_emulator.stats())["webhook_deliveries"] and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert stats["webhooks_sent"] == 1 and stats["webhooks_failed"] == 0
     assert stats["webhook_deliveries"] == [
         {"run_id": created.json()["id"], "url": url, "status": 204, "ok": True, "error": None}]
@@ -343,10 +375,11 @@ def test_custom_canvases(tela_emulator: TelaEmulator) -> None:
     tela_emulator.add_canvas("shout", content=lambda run: {"text": run.variables["word"].upper()},
                              variables=[{"name": "word", "required": True}], latency=0.05)
     tela_emulator.add_canvas("broken", fail="backend exploded", application_id="app-broken")
-    started = time.monotonic()
     body = post_completion(tela_emulator, {"canvas_id": "shout", "variables": {"word": "hey"}}).json()
-    assert time.monotonic() - started < 0.2  # the canvas's own latency, not the default
     assert body["choices"][0]["message"]["content"] == {"text": "HEY"}
+    [run] = tela_emulator.runs()
+    assert run["canvas_id"] == "shout"
+    assert run["latency"] == 0.05 != tela_emulator.configure()["run_latency"]  # the canvas's own latency, not the default
     failed = post_completion(tela_emulator, {"application_id": "app-broken"})
     assert failed.status_code == 422 and failed.json()["message"] == "Canvas run failed: backend exploded"
 
@@ -402,9 +435,12 @@ def test_slow_fault_delays_then_answers(tela_emulator: TelaEmulator) -> None:
     started = time.monotonic()
     assert post_completion(tela_emulator, ECHO).status_code == 200
     assert time.monotonic() - started >= 0.4
-    started = time.monotonic()
+    assert tela_emulator.stats()["faults_injected"] == {"slow": 1}
+    assert tela_emulator.configure()["faults"] == []  # its one use is spent
     assert post_completion(tela_emulator, ECHO).status_code == 200
-    assert time.monotonic() - started < 0.3
+    stats = tela_emulator.stats()
+    assert stats["faults_injected"] == {"slow": 1}  # the second request was not delayed
+    assert stats["runs_created"] == 2 and [run["latency"] for run in tela_emulator.runs()] == [0.0, 0.0]
 
 
 def test_garbage_and_malformed_answers(tela_emulator: TelaEmulator) -> None:

@@ -110,12 +110,16 @@ async def test_cancelled_trigger_stops_polling(hook, tela_env):
         return [e async for e in trigger.run()]
 
     task = asyncio.create_task(consume())
-    await asyncio.sleep(0.5)
+    deadline = time.monotonic() + 20  # a hang guard only: polls come every 0.1 s once it has started
+    while tela_env.stats()["polls"] < 2:  # it is really polling when cancelled
+        assert time.monotonic() < deadline, "the trigger never polled"
+        await asyncio.sleep(0.05)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    await asyncio.sleep(0.5)  # a GET already sent when the task was cancelled is counted before the snapshot
     polls = tela_env.stats()["polls"]
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(1)  # ten poll intervals
     assert tela_env.stats()["polls"] == polls
     await close_shared_sessions()
 

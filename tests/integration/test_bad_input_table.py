@@ -112,7 +112,7 @@ CASES = [
     Case("bad connection extra", lambda c: c.connect(extra={"timeout": "soon"}).get_run("x"), TelaConfigError, ("'timeout'", "must be a number")),
     Case("non-JSON answer", lambda c: c.hook.get_run("x"), TelaBadResponseError, ("not JSON", "Tela API"), setup=fault("garbage")),
     Case("run object missing fields", lambda c: c.hook.get_run(c.run()), TelaBadResponseError, ("does not match", "upgrade"), runs_created=1, setup=fault("malformed")),
-    Case("unknown status value, for ever", lambda c: c.hook.wait_for_run(c.run(), poll_interval=0.1, timeout=0.5), TelaTimeoutError, ("last status: queued",), runs_created=1,
+    Case("unknown status value, for ever", lambda c: c.hook.wait_for_run(c.run(), poll_interval=0.1, timeout=3), TelaTimeoutError, ("last status: queued",), runs_created=1,
          setup=lambda c: c.emulator.add_fault(kind="bad_status", method="GET", path="/v2/chat/completions")),
     Case("malformed SSE stream", lambda c: list(c.hook.stream_completion(canvas_id="canvas-echo", variables={"document": "d"})), TelaRunMayExistError, ("stream of run", "ended before", "not resubmitted"), runs_created=1, setup=fault("truncated_sse", "POST")),
     Case("timeout", lambda c: c.hook.wait_for_run(c.run(), poll_interval=0.1, timeout=0.3), TelaTimeoutError, ("did not finish within", "TelaRunSensor"), runs_created=1,
