@@ -69,6 +69,8 @@ from airflow_provider_tela.models import is_terminal
 READ_CHUNK = 256
 # How long a stopping batch waits for POSTs in flight (to record their run ids) and its last writes.
 STOP_GRACE = 10.0
+# Beyond it, for the stopping records to write down what their POSTs came to, before the last writes.
+STOP_MARGIN = 0.5
 # How often an engine waiting for the state folder's lease asks again.
 LEASE_POLL = 1.0
 
@@ -288,19 +290,20 @@ class BatchEngine:
             self._fail(error)
 
     async def _stop(self) -> None:
-        """Record what can be recorded before the batch stops (bounded by ``stop_grace``)."""
+        """Record what can be recorded before the batch stops: each POST in flight has ``stop_grace`` to
+        answer (see ``_post``), then the rows and the ledger have as long again to be written."""
         for task in self._tasks:
             if not task.cancelling():  # one already stopping is let use its grace (``_post``)
                 task.cancel()
         try:
-            await asyncio.wait_for(self._settle(), self.stop_grace)
+            if self._tasks:  # each ends within its own grace: the margin lets it record what it learnt
+                await asyncio.wait(set(self._tasks), timeout=self.stop_grace + STOP_MARGIN)
+            await asyncio.wait_for(self._write_out(), self.stop_grace + STOP_MARGIN)
         except BaseException as exc:  # noqa: BLE001 - stopping: nothing more can be done here
             self.log.warning("Tela batch stopped before its last writes completed (%s); a retry re-attaches "
                              "to every run the ledger names.", type(exc).__name__)
 
-    async def _settle(self) -> None:
-        if self._tasks:
-            await asyncio.wait(set(self._tasks))
+    async def _write_out(self) -> None:
         await self.writer.commit()
         await self.ledger.flush()
 

@@ -121,6 +121,11 @@ class TelaEmulator:
                 return
             ready.set_result(None)
             loop.run_forever()
+            # Handlers still held (a slow fault outliving its test) end here, not as destroyed tasks.
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.run_until_complete(loop.shutdown_asyncgens())
         finally:
             loop.close()

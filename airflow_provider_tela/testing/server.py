@@ -148,7 +148,10 @@ async def _api_middleware(request: web.Request, handler: Handler) -> web.StreamR
         state.stats.faults_injected[fault.kind] += 1
         if fault.kind != "slow":
             return _fault_response(request, fault)
+        generation = state.generation
         await asyncio.sleep(fault.delay)
+        if state.generation != generation:  # reset meanwhile (the next test): it must not create its runs
+            return _drop(request)
     if path.startswith(AUTH_PREFIXES):
         denied = _check_auth(request, state)
         if denied is not None:

@@ -86,6 +86,7 @@ class EmulatorState:
         self._defaults = config
         self.config = replace(config, canvas_latency=dict(config.canvas_latency))
         self.stats = Stats()
+        self.generation = 0  # moved by reset(): a request slowed across it changes nothing after it
         self.faults = FaultInjector(config.seed)
         self.files = FileStore()
         self.runs: dict[str, Run] = {}
@@ -97,6 +98,7 @@ class EmulatorState:
     def reset(self) -> None:
         """Back to the constructor's configuration, with no runs, files, faults or counts."""
         self.webhooks.cancel_pending()
+        self.generation += 1
         self.config = replace(self._defaults, canvas_latency=dict(self._defaults.canvas_latency))
         self.stats = Stats()
         self.faults.clear()

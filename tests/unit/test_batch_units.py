@@ -159,12 +159,14 @@ class SlowLog:
     def __init__(self) -> None:
         self.writes: list[bytes] = []
         self.gate = threading.Event()
+        self.entered = threading.Event()  # a write is in progress (held by the gate)
 
     def read(self):
         return iter(())
 
     def write(self, data: bytes) -> None:
-        self.gate.wait(5)
+        self.entered.set()
+        self.gate.wait(30)
         self.writes.append(data)
 
     def maybe_compact(self, state) -> None:
@@ -177,7 +179,7 @@ def test_group_commit_writes_what_accumulated_during_the_previous_write():
 
     async def main() -> None:
         first = asyncio.ensure_future(ledger.commit(["i", 0]))
-        await asyncio.sleep(0.01)  # the first write is in progress (held by the gate)
+        assert await asyncio.to_thread(log.entered.wait, 30)  # the first write is in progress
         others = [asyncio.ensure_future(ledger.commit(["i", n])) for n in range(1, 200)]
         await asyncio.sleep(0.01)
         assert not any(task.done() for task in [first, *others])
@@ -197,7 +199,7 @@ def test_a_write_already_queued_completes_even_if_its_waiter_is_cancelled():
 
     async def main() -> None:
         waiter = asyncio.ensure_future(ledger.commit(["r", 1, "run-1"]))
-        await asyncio.sleep(0.01)
+        assert await asyncio.to_thread(log.entered.wait, 30)  # its write is in progress
         waiter.cancel()
         log.gate.set()
         await ledger.flush()
