@@ -40,7 +40,6 @@ from typing import Any
 from airflow_provider_tela._http import sending
 from airflow_provider_tela._http.deadline import Deadline
 from airflow_provider_tela._http.retry import RetryPolicy
-from airflow_provider_tela._http.sending import SendMark
 from airflow_provider_tela._wait import Finished, RunWait, adrive
 from airflow_provider_tela.batch.lease import Lease, LeaseWait, lease_for
 from airflow_provider_tela.batch.ledger import DONE, INTENT, SUBMITTED, Ledger, durable
@@ -394,7 +393,7 @@ class BatchEngine:
         """Send the POST once. If the batch stops meanwhile, the request is let finish (a little while)
         so that the run it may create is recorded rather than left ambiguous; one that had not begun
         (waiting for the connection to be looked up) is dropped and its record left to send again."""
-        mark = SendMark()
+        mark = sending.SendMark()
         post = asyncio.ensure_future(self._watched(mark, request, deadline))
         try:
             return await asyncio.shield(post)
@@ -405,7 +404,7 @@ class BatchEngine:
                 self._posted(index, key, post, mark)
             raise
 
-    def _posted(self, index: int, key: str, post: asyncio.Future[Any], mark: SendMark) -> None:
+    def _posted(self, index: int, key: str, post: asyncio.Future[Any], mark: sending.SendMark) -> None:
         """Record what a POST the batch stopped came to: its run, no run, or (unknown) nothing."""
         if post.done() and not post.cancelled():
             error = post.exception()
@@ -417,7 +416,7 @@ class BatchEngine:
             post.cancel()
             self.ledger.append(["x", index])
 
-    async def _watched(self, mark: SendMark, request: Any, deadline: float) -> Any:
+    async def _watched(self, mark: sending.SendMark, request: Any, deadline: float) -> Any:
         sending.watch(mark)  # this task's own context: the transport raises the mark as it begins
         return await self.hook.submit_request(request, deadline=Deadline(deadline), retries=False)
 
