@@ -34,12 +34,14 @@ CONNECTION_EXTRAS: dict = {
     },
     "verify": {
         "label": "Verify TLS",
-        "description": "true (default), false (no verification of Tela's host), or a CA bundle path.",
-        "schema": {"type": ["string", "null"]},
+        "description": "On (default): Tela's certificate is checked, against the CA bundle below if one is given. "
+        "Off: Tela's host is not verified (upload URLs always are).",
+        "schema": {"type": ["boolean", "null"], "default": True},
     },
     "ca_bundle": {
         "label": "CA bundle path",
-        "description": "PEM file of CA certificates to verify Tela's host with (not upload URLs).",
+        "description": "A PEM file of CA certificates to verify Tela's host with, on every worker and triggerer "
+        "(empty: the system's, or REQUESTS_CA_BUNDLE / SSL_CERT_FILE).",
         "schema": {"type": ["string", "null"]},
     },
     "proxy": {

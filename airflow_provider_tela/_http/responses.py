@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
+from airflow_provider_tela._http.settings import KEY_FIELD
 from airflow_provider_tela.errors import (
     TelaAPIError,
     TelaAuthenticationError,
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 
 _ADVICE = {
     400: "Tela rejected the request; fix the input it names",
-    401: "the API key was refused; put a valid key in the Tela connection's password field",
+    401: f"the API key was refused; put a valid key in {KEY_FIELD}",
     403: "the API key may not do this; check the key's workspace and permissions in Tela",
     404: "check the id, and that the API key belongs to the workspace that owns it",
     408: "Tela timed out reading the request; it is retried",

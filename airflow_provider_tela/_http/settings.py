@@ -31,6 +31,8 @@ CA_BUNDLE_ENV = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE")
 _HOST_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
 _UNSAFE_IN_URL = re.compile(r"[\x00-\x20\x7f\\@]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Where the key goes, as the connection form names it (and as AIRFLOW_CONN_* JSON and the CLI do).
+KEY_FIELD = "the connection's API Key field (`password` in AIRFLOW_CONN_* JSON and the CLI)"
 
 
 def _is_loopback(host: str) -> bool:
@@ -61,7 +63,7 @@ def normalize_base_url(host: str | None, port: int | None = None, schema: str | 
         raise TelaConfigError(
             "The Tela connection's host must be a plain URL such as https://api.tela.com: user info "
             "(user:password@), backslashes, spaces and control characters are refused, because HTTP "
-            "clients disagree on where such a host points. Put the API key in the password field."
+            f"clients disagree on where such a host points. Put the API key in {KEY_FIELD}."
         )
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https"):
@@ -71,7 +73,7 @@ def normalize_base_url(host: str | None, port: int | None = None, schema: str | 
         shown = text.split("?", 1)[0].split("#", 1)[0]
         raise TelaConfigError(
             f"Tela connection host {shown!r} must not have a query or fragment (not shown here: put the API "
-            "key in the password field)"
+            f"key in {KEY_FIELD})"
         )
     hostname = parts.hostname or ""
     try:
@@ -101,12 +103,12 @@ def clean_api_key(raw: Any) -> str:
     key = str(raw or "").strip()
     if not key:
         raise TelaConfigError(
-            "The Tela connection has no API key: put it in the connection's password field (API Key in the UI)."
+            f"The Tela connection has no API key: put it in {KEY_FIELD}."
         )
     if _CONTROL.search(key) or not key.isascii():
         raise TelaConfigError(
             "The Tela API key in the connection contains a control character or a non-ASCII character "
-            "(a line break pasted with it?). Copy the key again into the password field; it is not shown here."
+            f"(a line break pasted with it?). Copy the key again into {KEY_FIELD}; it is not shown here."
         )
     return key
 
@@ -132,6 +134,13 @@ def _as_number(value: Any, name: str, minimum: float) -> float:
             f"Tela connection extra {name!r} must be a finite number of at least {minimum}, got {number}"
         )
     return number
+
+
+def _as_whole(value: Any, name: str, minimum: int) -> int:
+    number = _as_number(value, name, minimum)
+    if number != int(number):
+        raise TelaConfigError(f"Tela connection extra {name!r} must be a whole number, got {value!r}")
+    return int(number)
 
 
 def _readable_file(path: str, what: str) -> str:
@@ -265,31 +274,49 @@ class ClientSettings:
 
     @classmethod
     def from_connection(cls, conn: Any) -> ClientSettings:
-        """Build settings from an Airflow Connection (sync or async lookup alike)."""
-        extra = conn.extra_dejson or {}
-        if not isinstance(extra, dict):
+        """Build settings from an Airflow Connection (sync or async lookup alike).
+
+        An extra that is ``null``, empty or blank is not set (the default applies): Airflow's connection
+        form saves every field the user left empty that way.
+        """
+        raw = conn.extra_dejson or {}
+        if not isinstance(raw, dict):
             raise TelaConfigError("The Tela connection's extra must be a JSON object")
-        verify_extra = extra.get("verify", True)
-        ca_bundle = extra.get("ca_bundle") or None
-        if isinstance(verify_extra, str) and verify_extra.strip().lower() not in _BOOLEAN_WORDS:
-            ca_bundle = ca_bundle or verify_extra  # like HttpHook: verify may be a CA path
-            verify = True
-        else:
-            verify = _as_bool(verify_extra, "verify")
-        proxy = extra.get("proxy") or None
+        extra = {name: value for name, value in raw.items() if not _unset(value)}
+        proxy = extra.get("proxy")
         if proxy is not None and urlsplit(str(proxy)).scheme not in ("http", "https"):
             raise TelaConfigError("Tela connection extra 'proxy' must be an http(s):// URL")
+        verify, ca_bundle = tls_extras(extra.get("verify"), extra.get("ca_bundle"))
         return cls(
             base_url=normalize_base_url(conn.host, conn.port, conn.schema),
             api_key=conn.password or "",
             connect_timeout=_as_number(extra.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT), "connect_timeout", 0.1),
             read_timeout=_as_number(extra.get("timeout", DEFAULT_READ_TIMEOUT), "timeout", 0.1),
-            max_retries=int(_as_number(extra.get("max_retries", DEFAULT_MAX_RETRIES), "max_retries", 0)),
+            max_retries=_as_whole(extra.get("max_retries", DEFAULT_MAX_RETRIES), "max_retries", 0),
             verify=verify,
-            ca_bundle=str(ca_bundle) if ca_bundle else None,
+            ca_bundle=ca_bundle,
             allow_insecure_http=_as_bool(extra.get("allow_insecure_http", False), "allow_insecure_http"),
             proxy=str(proxy) if proxy else None,
-            max_response_bytes=int(
-                _as_number(extra.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES), "max_response_bytes", 1024)
+            max_response_bytes=_as_whole(
+                extra.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES), "max_response_bytes", 1024
             ),
         )
+
+
+def _unset(value: Any) -> bool:
+    """``null``, ``""`` or blank: how Airflow's connection form saves a field left empty."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def tls_extras(verify: Any, ca_bundle: Any) -> tuple[bool, str | None]:
+    """``verify`` (a switch) and ``ca_bundle`` (a path) as (verify, CA bundle); either may be unset (None).
+
+    Older connections and ``AIRFLOW_CONN_*`` variables may give ``verify`` as a word ("true", "false")
+    or, like HttpHook's, as a CA bundle path: a path there is read as ``ca_bundle`` when that is unset;
+    when both name a path, ``ca_bundle`` wins. ``verify`` off wins over any bundle: nothing is verified.
+    """
+    bundle = str(ca_bundle).strip() if ca_bundle is not None else None
+    if isinstance(verify, str) and verify.strip().lower() not in _BOOLEAN_WORDS:
+        return True, bundle or verify.strip()
+    on = True if verify is None else _as_bool(verify, "verify")
+    return on, bundle if on else None

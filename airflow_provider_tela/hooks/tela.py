@@ -124,8 +124,9 @@ class TelaHook(BaseHook):
 
     The connection's password is the API key (surrounding whitespace is removed); its host is the
     base URL (a full URL, or a bare host name for https; empty means https://api.tela.com). Extras:
-    ``timeout`` (read timeout, seconds), ``connect_timeout``, ``max_retries``, ``verify`` (false, or
-    a CA bundle path), ``ca_bundle``, ``proxy``, ``max_response_bytes`` and ``allow_insecure_http``.
+    ``timeout`` (read timeout, seconds), ``connect_timeout``, ``max_retries``, ``verify`` (a switch,
+    on by default), ``ca_bundle`` (a path), ``proxy``, ``max_response_bytes`` and ``allow_insecure_http``;
+    an extra that is ``null`` or empty (as the connection form saves a field left empty) is not set.
 
     :param tela_conn_id: the connection id, ``tela_default`` by default.
     :param timeout: read timeout in seconds for each request, overriding the connection's.
@@ -169,7 +170,7 @@ class TelaHook(BaseHook):
         for name, spec in CONNECTION_EXTRAS.items():
             label, description = lazy_gettext(spec["label"]), spec["description"]
             if "boolean" in spec["schema"]["type"]:
-                widgets[name] = BooleanField(label, description=description)
+                widgets[name] = BooleanField(label, description=description, default=spec["schema"].get("default"))
             else:
                 widgets[name] = StringField(label, widget=BS3TextFieldWidget(), description=description)
         return widgets

@@ -144,6 +144,22 @@ def test_verify_may_be_a_ca_path(monkeypatch, finished_run):
     assert poll_both(run_id) == ("succeeded", "success")
 
 
+@pytest.mark.parametrize("extra", [
+    pytest.param({"verify": "true", "ca_bundle": "{ca}"}, id="word-and-bundle"),
+    pytest.param({"verify": "/nonexistent/ca.pem", "ca_bundle": "{ca}"}, id="both-paths:ca_bundle-wins"),
+    pytest.param({"verify": None, "ca_bundle": "{ca}"}, id="ui-unset-switch"),
+    pytest.param({"verify": True, "ca_bundle": "{ca}"}, id="ui-switch-on"),
+    pytest.param({"verify": "false"}, id="word-off"),
+    pytest.param({"verify": False, "ca_bundle": "/nonexistent/ca.pem"}, id="switch-off-wins-over-a-bundle"),
+])
+def test_every_form_of_the_tls_extras_is_read_alike_by_both_clients(monkeypatch, finished_run, extra):
+    emulator, run_id = finished_run
+    extra = {name: value.format(ca=emulator.ca_bundle) if isinstance(value, str) else value
+             for name, value in extra.items()}
+    set_conn(monkeypatch, emulator.url, emulator.api_key, **extra)
+    assert poll_both(run_id) == ("succeeded", "success")
+
+
 def test_a_missing_ca_bundle_is_a_config_error_naming_the_path(monkeypatch, tela_emulator_https, tmp_path):
     missing = str(tmp_path / "no-such-ca.pem")
     set_conn(monkeypatch, tela_emulator_https.url, tela_emulator_https.api_key, ca_bundle=missing)

@@ -45,7 +45,7 @@ def test_settings_refuse_plain_http_to_remote_hosts_and_hide_the_key():
     ClientSettings(base_url="http://tela.example.com", api_key=KEY, allow_insecure_http=True)
     ClientSettings(base_url="http://127.0.0.1:9", api_key=KEY)
     assert KEY not in repr(ClientSettings(api_key=KEY))
-    with pytest.raises(TelaConfigError, match="password field"):
+    with pytest.raises(TelaConfigError, match="API Key field"):
         ClientSettings(api_key="")
 
 
@@ -83,7 +83,7 @@ def test_errors_carry_status_and_excerpt_but_never_the_key():
     error = attempts.answered(401, {}, f'{{"error": {{"message": "bad key {KEY}"}}}}'.encode()).error
     assert isinstance(error, TelaAuthenticationError)
     assert error.status_code == 401 and KEY not in str(error) and "***" in str(error)
-    assert "password field" in str(error)
+    assert "API Key field" in str(error)
     server = attempts.answered(500, {}, b"x" * 5000).error
     assert isinstance(server, TelaServerError) and len(str(server)) < 1000
 
