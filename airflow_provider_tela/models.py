@@ -13,6 +13,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import (
     AliasChoices,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -79,8 +80,9 @@ def _warn_drift_once(model: str, fields: set[str]) -> None:
     if new:
         _drift_seen.update((model, field) for field in new)
         logging.getLogger("airflow_provider_tela").warning(
-            "Tela answered %s with %s of another type than documented: read as None (the raw value is in "
-            "the model's .unreadable). If Tela changed its API, upgrade airflow-provider-tela.",
+            "Tela answered %s with %s of another type than documented (or a figure that is not a finite, "
+            "non-negative number): read as None (the raw value is in the model's .unreadable). If Tela changed "
+            "its API, upgrade airflow-provider-tela.",
             model, ", ".join(new),
         )
 
@@ -474,11 +476,24 @@ def is_terminal(status: str) -> bool:
     return status in RunStatus.TERMINAL
 
 
+def _not_a_bool(value: Any) -> Any:
+    if isinstance(value, bool):  # pydantic would read true as 1: a flag is no figure
+        raise ValueError("a boolean is not a figure")
+    return value
+
+
+# A figure Tela reports (a cost, a duration, a count of tokens): finite and not negative, or it is
+# unreadable (read as None, the raw value kept in ``.unreadable``): NaN, Infinity (Python's and
+# pydantic's JSON readers both accept them), -0.003 or true never reach a sum or a budget.
+Figure = Annotated[float, BeforeValidator(_not_a_bool), Field(ge=0, allow_inf_nan=False)]
+Count = Annotated[int, BeforeValidator(_not_a_bool), Field(ge=0)]
+
+
 class Information(_Response):
-    duration: float | None = None
-    cost: float | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
+    duration: Figure | None = None
+    cost: Figure | None = None
+    input_tokens: Count | None = None
+    output_tokens: Count | None = None
 
 
 class ToolCall(_Response):
@@ -595,9 +610,9 @@ class CompletionChoice(_Response):
 
 
 class Usage(_Response):
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    total_tokens: int | None = None
+    prompt_tokens: Count | None = None
+    completion_tokens: Count | None = None
+    total_tokens: Count | None = None
 
 
 class ChatCompletion(_Response):
