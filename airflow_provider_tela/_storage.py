@@ -9,6 +9,7 @@ append-only log write small objects instead (see ``batch.ledger``).
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -160,10 +161,37 @@ class Location:
             self._path.unlink()
 
 
-def write_json_output(target: str | PurePath | Any, content: Any, conn_id: str | None = None) -> str:
-    """Write ``content`` as a JSON file at ``target``; return the file's URI (what goes to XCom instead)."""
+def json_bytes(value: Any, **options: Any) -> bytes:
+    """``value`` as standard JSON in UTF-8, whatever Tela answered: NaN and +/-Infinity (which Python's and
+    pydantic's readers accept) are written as null, as JavaScript's ``JSON.stringify`` writes them, and
+    text holding a lone UTF-16 surrogate (half an emoji, valid in JSON, not encodable as UTF-8) is
+    written with ``\\u`` escapes. Other values are written as they are; ``options`` go to ``json.dumps``."""
     import json
 
+    options.setdefault("default", str)
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, **options)
+    except ValueError:  # a float out of JSON's range somewhere
+        value = _finite(value)
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, **options)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(value, ensure_ascii=True, allow_nan=False, **options).encode()
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+def write_json_output(target: str | PurePath | Any, content: Any, conn_id: str | None = None) -> str:
+    """Write ``content`` as a JSON file at ``target``; return the file's URI (what goes to XCom instead)."""
     location = Location.parse(target, conn_id)
-    location.write_bytes(json.dumps(content, ensure_ascii=False, default=str).encode())
+    location.write_bytes(json_bytes(content))
     return location.uri
