@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DOCS_STAMP := $(VENV)/.installed-docs
 
 # Older Airflow lines tested besides the default (.venv, newest Airflow). One virtualenv each, under
 # .venv-compat/<version>, installed with compat/constraints-<version>.txt so pip keeps their pins.
@@ -18,7 +19,7 @@ COMPAT_NEWEST_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12.*/bi
 COMPAT_TESTS ?= tests/compat tests/dags
 COMPAT_PYTEST_ARGS ?= -q --timeout=300 --timeout-method=thread --continue-on-collection-errors
 
-.PHONY: venv demo test test-default lint bench bench-batch emulator clean test-compat compat-venvs test-compat-newest-python
+.PHONY: venv demo test test-default lint docs bench bench-batch emulator clean test-compat compat-venvs test-compat-newest-python
 # (test-compat-<version> and compat-venv-<version> are pattern rules: GNU make skips pattern rules for
 # targets marked .PHONY, so they are not listed; no file of those names is ever made.)
 
@@ -48,6 +49,15 @@ test-default: $(STAMP)
 # Both run even when the first finds something; the target fails if either did.
 lint: $(STAMP)
 	@status=0; $(BIN)/ruff check . || status=1; $(BIN)/mypy || status=1; exit $$status
+
+# The documentation site: docs/ built by MkDocs into build/docs/, strictly (any warning fails the build).
+# MkDocs comes from pyproject's `docs` extra, installed into .venv beside the rest (again when pyproject changes).
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(BIN)/python -m mkdocs build --strict
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/triggers.py
