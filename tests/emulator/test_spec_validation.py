@@ -235,16 +235,16 @@ def test_a_body_over_the_limit_answers_tela_s_json_error(tela_emulator: TelaEmul
     assert set(error) >= ERROR_KEYS and error["code"] == "payload_too_large" and error["name"] == "PayloadTooLargeError"
 
 
-def test_every_invented_error_code_is_listed_in_readme() -> None:
-    """The README's "Documented and invented" section names every ``code`` the emulator can answer."""
+def test_every_invented_error_code_is_listed_in_the_docs() -> None:
+    """docs/testing.md's "Documented and invented" section names every ``code`` the emulator can answer."""
     from airflow_provider_tela.testing.api_errors import ERROR_CODES, error_body
     from airflow_provider_tela.testing.server import STREAM_ERROR
 
     assert STREAM_ERROR["code"] in ERROR_CODES
     with pytest.raises(ValueError, match="no error code"):
         error_body(400, "m", "an_unlisted_code")
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme[readme.index("### Documented and invented"):readme.index("## Example DAGs")]
+    page = (Path(__file__).resolve().parents[2] / "docs" / "testing.md").read_text()
+    section = page[page.index("## Documented and invented"):]
     assert sorted(code for code in ERROR_CODES if f"`{code}`" not in section) == []
 
 

@@ -1,4 +1,4 @@
-"""The bad-input table: every row of README's "Bad input, answered clearly" has a case here.
+"""The bad-input table: every row of docs/hook-and-errors.md's "Bad input, answered clearly" has a case here.
 
 Each case checks that the error names the problem and the fix, never contains the API key, and
 leaves no submitted run unaccounted for (none created, or the error names the run / says it may exist).
@@ -30,7 +30,7 @@ from airflow_provider_tela.errors import (
 from airflow_provider_tela.hooks.tela import TelaHook
 from airflow_provider_tela.operators.tela import TelaCompletionOperator
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ERRORS_PAGE = Path(__file__).resolve().parents[2] / "docs" / "hook-and-errors.md"
 KEY = "tela-bad-input-secret-key-0123456789"
 
 
@@ -159,10 +159,10 @@ def test_huge_output_is_kept_out_of_the_trigger_event_and_still_returned(tela_em
     assert len(content["text"]) == 1_000_000
 
 
-def test_every_row_is_in_the_readme_table():
-    table = README.read_text()
+def test_every_row_is_in_the_docs_table():
+    table = ERRORS_PAGE.read_text()
     section = table[table.index("## Bad input, answered clearly"):]
     rows = set(re.findall(r"^\| ([^|]+?) \|", section, flags=re.M))
     missing = [case.row for case in CASES if case.row not in rows]
-    assert not missing, f"rows missing from README: {missing}"
+    assert not missing, f"rows missing from docs/hook-and-errors.md: {missing}"
     assert len(CASES) >= 25
