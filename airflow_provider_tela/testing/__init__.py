@@ -2,7 +2,8 @@
 
 ``TelaEmulator`` is an independent, server-side implementation of the documented
 API (sync, async, streaming and webhook completions, run polling, file uploads,
-promoted versions) with fault injection and request counters. It deliberately
+promoted versions, Workstation apps and their reviewed tasks) with fault injection and request
+counters; ``TelaReviewer`` plays the person reviewing tasks in a test. It deliberately
 imports nothing else from this package and nothing from Airflow.
 """
 
@@ -13,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .canvases import RunFailed
     from .emulator import TelaEmulator
+    from .reviewer import TelaReviewer
 
-__all__ = ["RunFailed", "TelaEmulator"]
+__all__ = ["RunFailed", "TelaEmulator", "TelaReviewer"]
 
 
 def __getattr__(name: str) -> Any:
@@ -28,4 +30,8 @@ def __getattr__(name: str) -> Any:
         from .canvases import RunFailed
 
         return RunFailed
+    if name == "TelaReviewer":
+        from .reviewer import TelaReviewer
+
+        return TelaReviewer
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

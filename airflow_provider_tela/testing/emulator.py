@@ -20,6 +20,7 @@ from .canvases import CanvasVariable, ContentFn, make_canvas
 from .faults import FaultRule
 from .server import RunningServer, start_server, stop_server
 from .state import DEFAULT_API_KEY, EmulatorConfig, EmulatorState
+from .tasks import DEFAULT_REJECTION, DEFAULT_REVIEWER, make_application
 from .tls import TlsMaterial, create_tls_material
 
 T = TypeVar("T")
@@ -206,17 +207,51 @@ class TelaEmulator:
         canvas_latency: Mapping[str, float] | None = None,
         file_url_style: str | None = None,
         async_reply: str | None = None,
+        application_mode: str | None = None,
+        task_reply: str | None = None,
+        create_task_reply: str | None = None,
+        task_list_reply: str | None = None,
+        task_start_status: str | None = None,
+        unreviewed_status: str | None = None,
+        label_with_canvas: str | None = None,
+        auto_review: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Change settings at runtime; ``faults`` replaces the current rule list.
+        """Change settings at runtime and return them all; ``faults`` replaces the current rule list.
 
         ``file_url_style`` spells the keys of ``POST /v2/file``'s answer: ``"snake"`` (``upload_url``,
         as documented; the default), ``"camel"`` (``uploadUrl``, what Tela's Python SDK reads) or ``"both"``.
         ``async_reply="id"`` answers async and webhook submissions with ``{"id": ...}`` only (the docs
         promise an id, not a status); the default ``"run"`` answers the run object.
+
+        Workstation (docs/emulator-workstation.md; the first value is the default):
+
+        - ``application_mode``: ``"task"`` (a completion naming ``application_id`` creates a task) or ``"run"``
+          (it runs the app's canvas as a plain canvas run, as this emulator did before it knew Workstation);
+        - ``task_reply``: what that completion answers: ``"task"`` (the task), ``"run"`` (a completion run,
+          ``{"id": <run id>, "status": "created", ...}``, naming no task) or ``"run_with_task_id"`` (the same
+          with ``task_id``);
+        - ``create_task_reply``: ``POST /task``'s answer, ``"list"`` (always a list) or ``"mirror"`` (an object
+          for an object);
+        - ``task_list_reply``: ``GET /task``'s answer, ``"data"`` (``{"data": [...], "metadata": {...}}``) or
+          ``"array"``;
+        - ``task_start_status``: ``"running"`` (from creation until the run ends) or ``"created"`` (for the
+          run's first tenth, then ``"running"``);
+        - ``unreviewed_status``: where a task of an app without review goes when its run ends,
+          ``"completed"`` or ``"validating"``;
+        - ``label_with_canvas``: ``"refuse"`` (a 400 naming ``label``) or ``"record"``;
+        - ``auto_review``: ``{app_id or "*": step or [steps]}``, each step ``{"after": seconds after the run
+          ended, "action": "approve" | "edit" | "revoke" | "fail" | "cancel" | callable, "output"?, "reason"?,
+          "by"?}``, given to the app's tasks created from then on; ``{app_id: []}`` removes a rule.
         """
+        choices = {
+            "file_url_style": file_url_style, "async_reply": async_reply, "application_mode": application_mode,
+            "task_reply": task_reply, "create_task_reply": create_task_reply, "task_list_reply": task_list_reply,
+            "task_start_status": task_start_status, "unreviewed_status": unreviewed_status,
+            "label_with_canvas": label_with_canvas,
+        }
         return self._call(lambda: self._state.configure(
             run_latency=run_latency, faults=faults, api_key=api_key, forbidden_keys=forbidden_keys,
-            seed=seed, canvas_latency=canvas_latency, file_url_style=file_url_style, async_reply=async_reply,
+            seed=seed, canvas_latency=canvas_latency, auto_review=auto_review, **choices,
         ))
 
     def add_fault(
@@ -251,15 +286,28 @@ class TelaEmulator:
         title: str = "",
     ) -> None:
         """Register (or replace) a canvas. ``content`` is a value or ``f(RunInput) -> content``;
-        ``fail`` is True or a failure reason. Without ``content`` the canvas echoes its input."""
+        ``fail`` is True or a failure reason. Without ``content`` the canvas echoes its input.
+        ``application_id`` also registers a Workstation app of this canvas, without review
+        (``add_application`` makes one with review)."""
         canvas = make_canvas(
             canvas_id, variables=variables, content=content, fail=fail, application_id=application_id,
             structured=structured, latency=latency, title=title,
         )
         self._call(lambda: self._state.add_canvas(canvas))
 
+    def add_application(self, app_id: str, *, canvas: str = "canvas-echo", review: bool = True,
+                        title: str = "") -> None:
+        """Register (or replace) a Workstation app running ``canvas`` (its content, latency and failures).
+
+        With ``review=True`` a task whose run ended waits in ``validating`` for a reviewer (see
+        ``approve_task``, ``configure(auto_review=...)`` and the ``tela_reviewer`` fixture); without, it is
+        ``completed`` at once (``configure(unreviewed_status=...)``).
+        """
+        app = make_application(app_id, canvas=canvas, review=review, title=title)
+        self._call(lambda: self._state.add_application(app))
+
     def reset(self) -> None:
-        """Forget runs, files, faults, counters and runtime config/canvas changes."""
+        """Forget runs, tasks, files, faults, counters and runtime config/canvas/app changes."""
         self._call(self._state.reset)
 
     def stats(self) -> dict[str, Any]:
@@ -267,6 +315,46 @@ class TelaEmulator:
 
     def runs(self) -> list[dict[str, Any]]:
         return self._call(self._state.runs_snapshot)
+
+    def requests(self) -> list[dict[str, Any]]:
+        """The last 1,000 answers sent, oldest first: ``{request_id, method, path, status, admin}``,
+        ``request_id`` being the ``x-request-id`` header of that answer."""
+        return self._call(self._state.requests_snapshot)
+
+    # ----------------------------------------------------------------- Workstation tasks
+
+    def tasks(self) -> list[dict[str, Any]]:
+        """Every task, as ``GET /task/{id}`` shows it, plus ``_emulator``: how it was created, whether it
+        needs review, the review steps still pending and its events (``task run finished``, ...)."""
+        return self._call(self._state.tasks_snapshot)
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        return self._call(lambda: self._state.task(task_id).snapshot())
+
+    def approve_task(self, task_id: str, *, output: Any = None, by: str = DEFAULT_REVIEWER) -> dict[str, Any]:
+        """Approve as a reviewer would (``completed``, ``approvedAt`` set), first merging ``output`` into the
+        output if given (as a ``PATCH`` ``outputContent`` does). The task must be ``validating`` (or
+        ``completed``): a ``ValueError`` says why not."""
+        return self._review(task_id, "approve", output=output, by=by)
+
+    def edit_task_output(self, task_id: str, output: Any, *, by: str = DEFAULT_REVIEWER) -> dict[str, Any]:
+        """Merge ``output`` into the task's ``outputContent.content`` (``metadata.editedFields`` records it)."""
+        return self._review(task_id, "edit", output=output, by=by)
+
+    def revoke_approval(self, task_id: str) -> dict[str, Any]:
+        """An approved task returns to ``validating``, ``approvedAt`` null."""
+        return self._review(task_id, "revoke")
+
+    def fail_task(self, task_id: str, reason: str = DEFAULT_REJECTION) -> dict[str, Any]:
+        """The task ends ``failed`` (from ``created``, ``running`` or ``validating``)."""
+        return self._review(task_id, "fail", reason=reason)
+
+    def cancel_task(self, task_id: str) -> dict[str, Any]:
+        """The task ends ``cancelled`` (from ``created``, ``running`` or ``validating``)."""
+        return self._review(task_id, "cancel")
+
+    def _review(self, task_id: str, action: str, **kwargs: Any) -> dict[str, Any]:
+        return self._call(lambda: self._state.review_task(task_id, action, **kwargs))
 
     def files(self) -> list[dict[str, Any]]:
         return self._call(self._state.files.snapshot)

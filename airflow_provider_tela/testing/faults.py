@@ -12,7 +12,8 @@ ERROR_STATUS_KINDS = frozenset({"429", "500", "502", "503", "504"})
 PRE_HANDLER_KINDS = ERROR_STATUS_KINDS | {"drop_before", "slow", "garbage", "malformed"}
 # Applied where they make sense: after the handler ran, on run objects, on SSE streams.
 DROP_AFTER_KINDS = frozenset({"drop_after"})
-BAD_STATUS_KINDS = frozenset({"bad_status"})
+BAD_STATUS_KINDS = frozenset({"bad_status"})  # a run (or task) polled answers this status instead of its own
+BAD_STATUS_VALUE = "queued"  # plausible but undocumented, to test clients' handling of unknown statuses
 TRUNCATED_SSE_KINDS = frozenset({"truncated_sse"})
 # A stream that reports an error after its first chunk, then ends with [DONE]: as a data frame
 # ``data: {"error": ...}`` (sse_error) or as ``event: error`` (sse_error_event); the SDK reads both.

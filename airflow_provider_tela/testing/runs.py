@@ -22,12 +22,13 @@ STREAM_PIECES = 4
 
 
 class BadRequest(Exception):
-    """A 400 answer; ``param`` names the offending request field."""
+    """A refusal (400 unless ``status`` says 404); ``param`` names the offending request field."""
 
-    def __init__(self, message: str, param: str | None = None) -> None:
+    def __init__(self, message: str, param: str | None = None, *, status: int = 400) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,12 @@ class CompletionRequest:
     stream: bool
     is_async: bool
     webhook_url: str | None
-    # top-level fields the spec does not name (e.g. long_response, label): accepted and recorded
+    # top-level fields the spec does not name (e.g. long_response): accepted and recorded
     extra: dict[str, Any] = field(default_factory=dict)
+    # Tela's JS SDK 2.x: a canvas version to run, the task's name (applications only), tags
+    version_id: str | None = None
+    label: str | None = None
+    tags: tuple[str, ...] = ()
 
     @property
     def mode(self) -> Mode:
@@ -63,18 +68,26 @@ class CompletionRequest:
         }
 
 
-def parse_completion_request(body: Any, documented: Collection[str] = ()) -> CompletionRequest:
+def parse_completion_request(
+    body: Any, documented: Collection[str] = (), *, label_needs_application: bool = True
+) -> CompletionRequest:
     """The rules the OpenAPI cannot express (the body already fits the spec's schemas)."""
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
     canvas_id, application_id = body.get("canvas_id"), body.get("application_id")
-    if canvas_id is None and application_id is None:
-        raise BadRequest("one of canvas_id or application_id is required", "canvas_id")
+    version_id, label = body.get("version_id"), body.get("label")
+    if canvas_id is None and application_id is None and version_id is None:
+        raise BadRequest("one of canvas_id, application_id or version_id is required", "canvas_id")
     if canvas_id is not None and application_id is not None:
         raise BadRequest("give only one of canvas_id or application_id, not both", "application_id")
-    for name, value in (("canvas_id", canvas_id), ("application_id", application_id)):
+    for name, value in (("canvas_id", canvas_id), ("application_id", application_id), ("version_id", version_id),
+                        ("label", label)):
         if value is not None and (not isinstance(value, str) or not value):
             raise BadRequest(f"{name} must be a non-empty string", name)
+    if label is not None and application_id is None and label_needs_application:
+        # Tela's JS SDK: label is "only applicable when applicationId is provided" (it names the task)
+        raise BadRequest("label is only applicable with application_id (it becomes the task's name); "
+                         "remove it or target an application", "label")
     variables = body.get("variables", {}) or {}
     messages = body.get("messages", []) or []
     override = body.get("override")
@@ -86,7 +99,7 @@ def parse_completion_request(body: Any, documented: Collection[str] = ()) -> Com
         raise BadRequest("stream cannot be combined with async or webhook_url", "stream")
     extra = {key: value for key, value in body.items() if key not in documented} if documented else {}
     return CompletionRequest(canvas_id, application_id, variables, messages, override, stream, is_async, webhook_url,
-                             extra)
+                             extra, version_id=version_id, label=label, tags=tuple(body.get("tags") or ()))
 
 
 def check_required_variables(canvas: Canvas, variables: Mapping[str, Any]) -> None:
@@ -108,6 +121,7 @@ class Run:
     failure: str | None = None
     input_tokens: int = 0
     output_tokens: int = 0
+    task_id: str | None = None  # the Workstation task this run executes, if any
     # Terminal run objects never change, so they are serialised once for cheap polling.
     terminal_body: bytes | None = field(default=None, repr=False)
 
@@ -133,6 +147,14 @@ class Run:
             "total_tokens": self.input_tokens + self.output_tokens,
         }
 
+    @property
+    def ends_mono(self) -> float:
+        return self.created_mono + self.latency
+
+    @property
+    def starts_running_mono(self) -> float:
+        return self.created_mono + self.latency * RUNNING_FRACTION
+
     def summary(self, now_mono: float) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -140,9 +162,12 @@ class Run:
             "mode": self.request.mode,
             "status": self.status_at(now_mono),
             "latency": self.latency,
-            "created_at": _iso(self.created_wall),
+            "created_at": iso(self.created_wall),
             "raw_input": self.request.raw_input(self.canvas.version_id),
             "extra_fields": dict(self.request.extra),
+            "label": self.request.label,
+            "tags": list(self.request.tags),
+            "task_id": self.task_id,
         }
 
 
@@ -205,16 +230,15 @@ def run_object(run: Run, status: str) -> dict[str, Any]:
             "messages": request.messages,
             "files": _input_files(request.variables),
         },
-        "output_content": _output_content(run) if terminal and not run.failure else None,
+        "output_content": output_content(run) if terminal and not run.failure else None,
         "raw_input": request.raw_input(run.canvas.version_id),
-        "raw_output": (webhook_payload(run) if not run.failure else {"error": {"message": run.failure}})
-        if terminal else None,
+        "raw_output": raw_output(run) if terminal else None,
         "compatibility_date": COMPATIBILITY_DATE,
         "prompt_version_id": run.canvas.version_id,
         "prompt_application_id": request.application_id,
         "workspace_id": WORKSPACE_ID,
-        "created_at": _iso(run.created_wall),
-        "updated_at": _iso(updated),
+        "created_at": iso(run.created_wall),
+        "updated_at": iso(updated),
     }
     if terminal and run.failure:
         body["error"] = {"message": run.failure}
@@ -247,7 +271,13 @@ def _message(run: Run) -> dict[str, Any]:
     }
 
 
-def _output_content(run: Run) -> dict[str, Any]:
+def raw_output(run: Run) -> dict[str, Any]:
+    """A finished run's ``raw_output``: the webhook payload, or the failure."""
+    return webhook_payload(run) if not run.failure else {"error": {"message": run.failure}}
+
+
+def output_content(run: Run) -> dict[str, Any]:
+    """A succeeded run's ``output_content`` (a Workstation task's ``outputContent`` starts as this too)."""
     return {
         "role": "assistant",
         "content": run.content,
@@ -298,5 +328,5 @@ def _tokens(value: Any) -> int:
     return max(1, len(json.dumps(value, default=str)) // 4)
 
 
-def _iso(timestamp: float) -> str:
+def iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -7,6 +7,7 @@ import hmac
 import json
 import ssl
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -14,36 +15,41 @@ from typing import Any
 
 from aiohttp import web
 
-from .admin import add_admin_routes
-from .api_errors import error_body
+from .admin import ADMIN_PREFIX, add_admin_routes
+from .answers import bad_request as _bad_request
+from .answers import dump as _dump
+from .answers import error as _error
+from .answers import json_answer
+from .answers import json_bytes as _json_bytes
 from .faults import (
     BAD_STATUS_KINDS,
+    BAD_STATUS_VALUE,
     DROP_AFTER_KINDS,
     PRE_HANDLER_KINDS,
     SSE_ERROR_KINDS,
     TRUNCATED_SSE_KINDS,
     FaultRule,
 )
-from .files import DOWNLOAD_PREFIX, UPLOAD_PREFIX, FileResolutionError
+from .files import DOWNLOAD_PREFIX, UPLOAD_PREFIX
 from .runs import (
     BadRequest,
     Run,
     check_required_variables,
     completion_body,
-    file_variables,
     parse_completion_request,
     run_object,
     stream_chunks,
 )
 from .spec import check_completion_body, completion_body_validator, documented_fields
-from .state import EmulatorState
+from .state import STATE, EmulatorState
+from .task_routes import add_task_routes, completion_task_reply, refused
 
-STATE = web.AppKey("tela_emulator_state", EmulatorState)
-ADMIN_PREFIX = "/_emulator/"
-AUTH_PREFIXES = ("/v2/", "/prompt", "/project")
+AUTH_PREFIXES = ("/v2/", "/prompt", "/project", "/task")
+REQUEST_ID_HEADER = "x-request-id"
+# Set on a request whose connection is cut instead of answered (aiohttp < 3.12 has no RequestKey).
+_DROPPED: Any = web.RequestKey("tela_emulator_dropped", bool) if hasattr(web, "RequestKey") else "tela_emulator_dropped"
 PROJECT_ID = "project-emulator"
 UPLOAD_CHUNK = 256 * 1024
-BAD_STATUS_VALUE = "queued"  # plausible but undocumented, to test clients' handling of unknown statuses
 STREAM_ERROR = {"message": "The model provider failed mid-stream (emulated)", "code": "stream_error"}
 # Set by the middleware when the current request must be processed and then dropped; a
 # ContextVar because aiohttp runs every request in its own task (hence its own context copy).
@@ -60,6 +66,7 @@ def build_app(state: EmulatorState) -> web.Application:
     completion_body_validator()  # a spec page that cannot be read fails the start, not the first request
     app = web.Application(middlewares=[_api_middleware], client_max_size=MAX_REQUEST_BYTES)
     app[STATE] = state
+    app.on_response_prepare.append(_stamp_request_id)
     app.router.add_post("/v2/chat/completions", _create_completion)
     app.router.add_get("/v2/chat/completions/{run_id}", _get_run)
     app.router.add_post("/v2/file", _create_file)
@@ -68,8 +75,21 @@ def build_app(state: EmulatorState) -> web.Application:
     app.router.add_get("/prompt/{canvas_id}/promoted-version", _promoted_version)
     app.router.add_get("/prompt", _list_canvases)
     app.router.add_get("/project", _list_projects)
+    add_task_routes(app)
     add_admin_routes(app, STATE)
     return app
+
+
+async def _stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer carries its own ``x-request-id`` (as Tela's do: its JS SDK exposes them), and the
+    emulator remembers it with the method, path and status (``TelaEmulator.requests()``)."""
+    if request.get(_DROPPED):  # a connection cut on purpose answers nothing
+        return
+    request_id = str(uuid.uuid4())
+    response.headers[REQUEST_ID_HEADER] = request_id
+    state = request.app[STATE]
+    state.record_request(request_id, request.method, request.path, response.status,
+                         request.path.startswith(ADMIN_PREFIX))
 
 
 @dataclass
@@ -217,16 +237,9 @@ def _fault_response(request: web.Request, fault: FaultRule) -> web.StreamRespons
 
 def _drop(request: web.Request) -> web.Response:
     # With the transport gone, aiohttp discards whatever response is returned without sending it.
+    request[_DROPPED] = True
     request.protocol.force_close()
     return web.Response()
-
-
-def _error(status: int, message: str, code: str, details: Any = None) -> web.Response:
-    return web.json_response(error_body(status, message, code, details), status=status)
-
-
-def _bad_request(message: str, details: list[dict[str, str]] | None = None) -> web.Response:
-    return _error(400, message, "invalid_request", details)
 
 
 async def _create_completion(request: web.Request) -> web.StreamResponse:
@@ -242,18 +255,24 @@ async def _create_completion(request: web.Request) -> web.StreamResponse:
         summary = "; ".join(f"{v.path}: {v.message}" for v in violations)
         return _bad_request(f"request body does not match Tela's OpenAPI: {summary}", [v.to_dict() for v in violations])
     try:
-        completion = parse_completion_request(body, documented_fields())
+        completion = parse_completion_request(
+            body, documented_fields(), label_needs_application=state.config.label_with_canvas == "refuse")
+        as_task = completion.application_id is not None and state.config.application_mode == "task"
+        if as_task and completion.stream:
+            # "all tasks are created as if they were async completions": a task has nothing to stream
+            raise BadRequest("stream is not available with application_id: a Workstation task is created as an "
+                             "async completion; poll GET /task/{id} instead", "stream")
         canvas = state.find_canvas(completion)
-        if canvas is None:
-            kind = "canvas" if completion.canvas_id else "application"
-            ident = completion.canvas_id or completion.application_id
-            return _error(404, f"{kind} {ident!r} not found", "not_found")
         check_required_variables(canvas, completion.variables)
-        resolved = {name: _resolve_variable(state, name, value) for name, value in completion.variables.items()}
+        resolved = state.resolve_variables(completion.variables)
     except BadRequest as exc:
-        details = [{"path": exc.param, "message": exc.message}] if exc.param else None
-        return _bad_request(exc.message, details)
+        return refused(exc)
 
+    if as_task:
+        app = state.applications[completion.application_id or ""]
+        task = state.create_task(app, completion, created_via="completions", name=completion.label,
+                                 tags=completion.tags, resolved=resolved)
+        return json_answer(completion_task_reply(state, task))
     run = state.create_run(canvas, completion, resolved)
     if completion.mode in ("async", "webhook"):
         if state.config.async_reply == "id":  # "an id will be returned": the docs promise no more
@@ -274,16 +293,6 @@ async def _create_completion(request: web.Request) -> web.StreamResponse:
     if run.failure:
         return _error(422, f"Canvas run failed: {run.failure}", "run_failed")
     return _json_bytes(_dump(completion_body(run)))
-
-
-def _resolve_variable(state: EmulatorState, name: str, value: Any) -> Any:
-    if not isinstance(value, dict):
-        return value
-    try:
-        resolved = [state.files.resolve(file) for file in file_variables(value)]
-    except FileResolutionError as exc:
-        raise BadRequest(f"variable {name!r}: {exc}", f"variables.{name}") from exc
-    return {"files": resolved} if "files" in value else resolved[0]
 
 
 async def _stream(
@@ -398,11 +407,3 @@ async def _list_canvases(request: web.Request) -> web.Response:
 
 async def _list_projects(request: web.Request) -> web.Response:
     return web.json_response([{"id": PROJECT_ID, "title": "Tela emulator", "workspaceId": "workspace-emulator"}])
-
-
-def _dump(document: Any) -> bytes:
-    return json.dumps(document, separators=(",", ":")).encode()
-
-
-def _json_bytes(body: bytes) -> web.Response:
-    return web.Response(body=body, content_type="application/json")

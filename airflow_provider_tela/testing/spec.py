@@ -6,8 +6,11 @@ documentation page; its OpenAPI block defines the request schemas ``Variables``,
 retypes those schemas: they are parsed from the page when the emulator starts.
 
 What the pages do not give is added on top, each addition named in ``EXTENSIONS`` and in README:
-the ``stream`` / ``async`` flags (from the "Integrating via API" guide) and the multi-file variable
-``{"files": [...]}`` that Tela's ``tela-client`` sends.
+the ``stream`` / ``async`` flags (from the "Integrating via API" guide), the multi-file variable
+``{"files": [...]}`` that Tela's ``tela-client`` sends, and ``label`` / ``tags`` that Tela's JS SDK 2.x
+sends with a canvas execution. The bodies of Workstation's ``POST /task`` and ``PATCH /task/{id}``
+(API reference "Create a Task" / "Update a Task", pages not shipped here) are judged by schemas built
+from the same page's ``Variables``, ``Messages`` and ``Override``.
 """
 
 from __future__ import annotations
@@ -31,7 +34,16 @@ EXTENSIONS = {
     "stream": "boolean top-level flag, from the guide 'Integrating via API' (not in the OpenAPI)",
     "async": "boolean top-level flag, from the guide 'Integrating via API' (not in the OpenAPI)",
     "variables.{name}.files": "several files in one variable, {'files': [<file variable>, ...]}, as tela-client sends",
+    "label": "string, the task's name, only with application_id (Tela's JS SDK 2.x: 'only applicable when "
+             "applicationId is provided')",
+    "tags": "list of strings (Tela's JS SDK 2.x canvas executions)",
 }
+# Most tasks one POST /task may create (API reference "Create tasks": "an array of up to 100 task objects").
+MAX_TASKS_PER_POST = 100
+
+_STRING_LIST = {"type": "array", "items": {"type": "string"}}
+_NULLABLE_OBJECT = {"type": "object", "nullable": True}
+_NULLABLE_STRING = {"type": "string", "nullable": True}
 
 
 @dataclass(frozen=True)
@@ -77,7 +89,15 @@ def completion_body_schema(openapi: dict[str, Any]) -> dict[str, Any]:
     properties = dict(raw_input["properties"])
     properties["stream"] = {"type": "boolean"}
     properties["async"] = {"type": "boolean"}
+    properties["label"] = {"type": "string"}
+    properties["tags"] = _STRING_LIST
 
+    body = {"type": "object", "properties": properties}
+    return to_json_schema({**body, "components": {"schemas": _with_file_lists(schemas)}})
+
+
+def _with_file_lists(schemas: dict[str, Any]) -> dict[str, Any]:
+    """``Variables`` also accepting tela-client's ``{"files": [<file variable>, ...]}``."""
     alternatives = schemas["Variables"]["additionalProperties"]["oneOf"]
     [file_variable] = [alt for alt in alternatives if "file_url" in alt.get("properties", {})]
     alternatives.append({
@@ -85,8 +105,47 @@ def completion_body_schema(openapi: dict[str, Any]) -> dict[str, Any]:
         "properties": {"files": {"type": "array", "minItems": 1, "items": copy.deepcopy(file_variable)}},
         "required": ["files"],
     })
-    body = {"type": "object", "properties": properties}
+    return schemas
+
+
+def task_body_schema(openapi: dict[str, Any]) -> dict[str, Any]:
+    """One task object of ``POST /task``: the fields of "Create a Task" (both its pages: variables in
+    ``inputContent`` on the older one, in ``rawInput`` on the OpenAPI one), other fields allowed."""
+    schemas = _with_file_lists(copy.deepcopy(openapi["components"]["schemas"]))
+    content = {
+        "variables": {"$ref": "#/components/schemas/Variables"},
+        "messages": {"$ref": "#/components/schemas/Messages"},
+    }
+    body = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "promptApplicationId": {"type": "string"},
+            "inputContent": {"type": "object", "properties": {**content, "files": {"type": "array"}}},
+            "rawInput": {"type": "object", "properties": {
+                **content, "webhook_url": {"type": "string"},
+                "override": {"$ref": "#/components/schemas/Override"},
+            }},
+            "tags": _STRING_LIST,
+            "metadata": _NULLABLE_OBJECT,
+            "outputContent": _NULLABLE_OBJECT,
+            "approvedAt": _NULLABLE_STRING,
+            "completionRunId": _NULLABLE_STRING,
+            "workflowRunId": _NULLABLE_STRING,
+        },
+        "required": ["promptApplicationId"],
+    }
     return to_json_schema({**body, "components": {"schemas": schemas}})
+
+
+def task_patch_schema() -> dict[str, Any]:
+    """``PATCH /task/{id}`` ("Update a Task"): ``name``, ``outputContent``, ``tags``, ``status``."""
+    return {"type": "object", "properties": {
+        "name": {"type": "string"},
+        "outputContent": {"type": "object"},
+        "tags": _STRING_LIST,
+        "status": {"type": "string"},
+    }}
 
 
 @lru_cache(maxsize=1)
@@ -97,15 +156,48 @@ def completion_body_validator() -> jsonschema.protocols.Validator:
     return jsonschema.Draft4Validator(schema)
 
 
+@lru_cache(maxsize=1)
+def task_body_validator() -> jsonschema.protocols.Validator:
+    schema = task_body_schema(load_openapi(page_text()))
+    jsonschema.Draft4Validator.check_schema(schema)
+    return jsonschema.Draft4Validator(schema)
+
+
+@lru_cache(maxsize=1)
+def task_patch_validator() -> jsonschema.protocols.Validator:
+    return jsonschema.Draft4Validator(task_patch_schema())
+
+
 def documented_fields() -> frozenset[str]:
     return frozenset(completion_body_validator().schema["properties"])
 
 
 def check_completion_body(body: Any) -> list[Violation]:
     """Every way ``body`` breaks the spec, deepest path first within each field; empty when it fits."""
-    errors = sorted(
-        completion_body_validator().iter_errors(body), key=lambda error: list(map(str, error.absolute_path))
-    )
+    return _violations(completion_body_validator(), body)
+
+
+def check_task_body(body: Any) -> list[Violation]:
+    """``POST /task``: one task object, or a list of 1 to 100 (each path then starts with its index)."""
+    if not isinstance(body, list):
+        if not isinstance(body, dict):
+            return [Violation("(body)", f"{body!r} is not a task object or a list of task objects")]
+        return _violations(task_body_validator(), body)
+    if not 1 <= len(body) <= MAX_TASKS_PER_POST:
+        return [Violation("(body)", f"a list of tasks holds 1 to {MAX_TASKS_PER_POST} task objects, not {len(body)}")]
+    return [
+        Violation(f"{index}.{violation.path}" if violation.path != "(body)" else str(index), violation.message)
+        for index, item in enumerate(body)
+        for violation in _violations(task_body_validator(), item)
+    ]
+
+
+def check_task_patch(body: Any) -> list[Violation]:
+    return _violations(task_patch_validator(), body)
+
+
+def _violations(validator: jsonschema.protocols.Validator, body: Any) -> list[Violation]:
+    errors = sorted(validator.iter_errors(body), key=lambda error: list(map(str, error.absolute_path)))
     return [Violation(_path(error), _message(error)) for error in errors]
 
 

@@ -22,8 +22,9 @@ class WebhookSender:
         self._tasks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
 
-    def schedule(self, run: Run, url: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._deliver(run, url))
+    def schedule(self, run: Run, url: str, payload: Callable[[Run], dict[str, Any]] = webhook_payload) -> None:
+        """POST ``payload(run)`` to ``url`` once the run ends (a canvas run's completion payload by default)."""
+        task = asyncio.get_running_loop().create_task(self._deliver(run, url, payload))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -39,7 +40,7 @@ class WebhookSender:
             await self._session.close()
             self._session = None
 
-    async def _deliver(self, run: Run, url: str) -> None:
+    async def _deliver(self, run: Run, url: str, payload: Callable[[Run], dict[str, Any]]) -> None:
         await asyncio.sleep(run.latency)
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=WEBHOOK_TIMEOUT)
@@ -47,7 +48,7 @@ class WebhookSender:
         outcome: dict[str, Any] = {"run_id": run.id, "url": url, "status": None, "ok": False, "error": None}
         try:
             async with self._session.post(
-                url, json=webhook_payload(run), headers={"x-completion-run-id": run.id}
+                url, json=payload(run), headers={"x-completion-run-id": run.id}
             ) as response:
                 await response.read()
                 outcome.update(status=response.status, ok=response.status < 400)

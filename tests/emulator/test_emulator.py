@@ -380,8 +380,11 @@ def test_custom_canvases(tela_emulator: TelaEmulator) -> None:
     [run] = tela_emulator.runs()
     assert run["canvas_id"] == "shout"
     assert run["latency"] == 0.05 != tela_emulator.configure()["run_latency"]  # the canvas's own latency, not the default
-    failed = post_completion(tela_emulator, {"application_id": "app-broken"})
+    failed = post_completion(tela_emulator, {"canvas_id": "broken"})
     assert failed.status_code == 422 and failed.json()["message"] == "Canvas run failed: backend exploded"
+    # the application registered with it makes Workstation tasks (tests/emulator/test_workstation.py)
+    task = post_completion(tela_emulator, {"application_id": "app-broken"}).json()
+    assert task["promptApplicationId"] == "app-broken" and task["status"] == "running"
 
 
 # ----------------------------------------------------------------------------- faults

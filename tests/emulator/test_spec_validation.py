@@ -178,11 +178,11 @@ def test_several_files_in_one_variable(tela_emulator: TelaEmulator) -> None:
 
 
 def test_fields_beyond_the_spec_are_accepted_and_recorded(tela_emulator: TelaEmulator) -> None:
-    """Tela's clients send top-level fields the spec does not name (long_response, label)."""
-    response = post(tela_emulator, echo(long_response=True, label="nightly"))
+    """Tela's clients send top-level fields the spec does not name (long_response, ...)."""
+    response = post(tela_emulator, echo(long_response=True, nightly_batch="2026-01-01"))
     assert response.status_code == 200
     [run] = tela_emulator.runs()
-    assert run["extra_fields"] == {"long_response": True, "label": "nightly"}
+    assert run["extra_fields"] == {"long_response": True, "nightly_batch": "2026-01-01"}
     assert "long_response" not in run["raw_input"]
 
 
