@@ -165,17 +165,26 @@ def validate(model: type[M], data: Any, what: str, secrets: tuple[str, ...]) -> 
 
 
 def decode_model(call: ApiCall, model: type[M], body: bytes, secrets: tuple[str, ...], what: str) -> M:
-    """Parse and validate a raw answer in one step (pydantic's JSON parser, no dict in between)."""
+    """Parse and validate a raw answer in one step (pydantic's JSON parser, no dict in between).
+
+    A body pydantic's parser refuses that JSON's grammar allows (a lone UTF-16 surrogate, ``"\\ud83d"``,
+    as JavaScript writes half an emoji) is read again with Python's reader: the answer to a paid run is
+    never lost to one reader's strictness. Only a body neither reads is "not JSON"."""
     error: TelaBadResponseError | None = None
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:
-        if any(e["type"] == "json_invalid" for e in exc.errors()):
-            error = _not_json(call, body, secrets)
-        else:
+        if not any(e["type"] == "json_invalid" for e in exc.errors()):
             error = shape_error(model, exc, what, secrets)
     except RecursionError:
         error = TelaBadResponseError(f"Tela's answer to {what} is nested too deeply to read")
+    if error is None:
+        try:
+            data = load_json(body)
+        except ValueError:
+            error = _not_json(call, body, secrets)
+        else:
+            return validate(model, data, what, secrets)
     raise detached(error)
 
 
