@@ -48,6 +48,7 @@ from airflow_provider_tela.batch.plan import BatchPlan
 from airflow_provider_tela.batch.progress import DurationEstimate, Progress
 from airflow_provider_tela.batch.records import Record, canonical, iter_records
 from airflow_provider_tela.batch.rows import PartWriter, encode_row, merge_parts
+from airflow_provider_tela.batch.spend import Spend
 from airflow_provider_tela.errors import (
     TelaAuthenticationError,
     TelaBadRequestError,
@@ -126,7 +127,7 @@ class BatchEngine:
         self._tasks: set[asyncio.Task[None]] = set()
         self.lease = lease if lease is not None else lease_for(plan.state_dir)
         self.lease_poll = lease_poll
-        self.cost_unread = 0  # succeeded runs of this engine whose cost could not be read (said once)
+        self.cost_unread = 0  # succeeded runs of this engine whose cost is estimated (said once)
 
     # --- the batch ---------------------------------------------------------------------------------
 
@@ -176,7 +177,7 @@ class BatchEngine:
         stats = state.stats
         self.progress = Progress(
             plan.total, time.monotonic(), done=state.count(DONE), failed=stats["failed"],
-            ambiguous=stats["ambiguous"], skipped=stats["skipped"], cost=stats["cost"],
+            ambiguous=stats["ambiguous"], skipped=stats["skipped"], spend=Spend.from_stats(stats),
         )
         in_flight = dict(state.run_ids)
         if self.progress.done or in_flight or state.count(INTENT):
@@ -478,33 +479,38 @@ class BatchEngine:
 
     def _row(self, index: int, status: str, *, run_id: str | None = None, content: Any = None,
              error: str | None = None, usage: dict[str, Any] | None = None, key: str | None = None) -> None:
-        cost = (usage or {}).get("cost")
-        readable = isinstance(cost, (int, float)) and not isinstance(cost, bool)
         if self.writer.add(index, status, encode_row(index, status, run_id, content, error, usage), usage, key):
             self._track(self.writer.commit())
-        if status == "succeeded" and not readable:
+        if not self.progress.finished(status, (usage or {}).get("cost")):
             self._cost_unread(index, run_id)
-        self.progress.finished(status, cost if readable else None)
         self._check_budget()
 
     def _cost_unread(self, index: int, run_id: str | None) -> None:
-        """A paid run whose cost drifted (read as None, see ``models._Response``) or is missing: the
-        batch's cost and ``max_cost`` count what could be read, and the log says so, once per batch."""
+        """A paid run whose cost cannot be read (missing, drifted, not a finite non-negative number): it
+        counts at an estimate (``batch.spend``), and the log says so, once per batch."""
         self.cost_unread += 1
         if self.cost_unread == 1:
-            max_cost = self.plan.max_cost
-            counted = (f"the batch's cost and its max_cost={max_cost:g} budget count" if max_cost is not None
-                       else "the batch's cost counts")
             self.log.warning(
-                "Tela run %s (record %d) succeeded, but its cost could not be read (information.cost is missing or "
-                "not a number): %s only the costs that could be read, so the spend may be higher than they say. "
-                "Said once per batch: other runs may be alike.", run_id, index, counted,
+                "Tela run %s (record %d) succeeded, but its cost could not be read (information.cost is missing, "
+                "or not a finite, non-negative number): the batch's cost%s counts it at the highest cost read from "
+                "this batch's runs (or, before any was read, cannot count it), and the manifest's "
+                "usage.costs_estimated says how many were estimated. Said once per batch: other runs may be alike.",
+                run_id, index, " and its max_cost budget" if self.plan.max_cost is not None else "",
             )
 
     def _check_budget(self) -> None:
-        max_cost = self.plan.max_cost
-        if max_cost is not None and self.stop_reason is None and self.progress.cost >= max_cost:
-            self._set_stop(f"max_cost={max_cost:g} reached (spent {self.progress.cost:.6g})")
+        max_cost, spend = self.plan.max_cost, self.progress.spend
+        if max_cost is None or self.stop_reason is not None:
+            return
+        if spend.unpriced:
+            self._set_stop(
+                f"max_cost={max_cost:g} cannot be kept: {spend.costs_estimated} succeeded run(s) have a cost that "
+                "could not be read, and no run of this batch has a readable cost to estimate it from"
+            )
+        elif spend.total >= max_cost:
+            estimated = (f", {spend.costs_estimated} of the runs counted at {spend.cost_max:.6g} since their cost "
+                         "could not be read" if spend.costs_estimated else "")
+            self._set_stop(f"max_cost={max_cost:g} reached (spent {spend.total:.6g}{estimated})")
 
     def _set_stop(self, reason: str) -> None:
         if self.stop_reason is None:
@@ -515,6 +521,7 @@ class BatchEngine:
 
     def manifest(self) -> dict[str, Any]:
         stats = self.ledger.state.stats
+        spend = Spend.from_stats(stats)
         manifest: dict[str, Any] = {
             "output_uri": self.plan.results.uri,
             "total": self.plan.total,
@@ -523,7 +530,7 @@ class BatchEngine:
             "ambiguous": stats["ambiguous"],
             "skipped": stats["skipped"],
             "usage": {"input_tokens": stats["input_tokens"], "output_tokens": stats["output_tokens"],
-                      "cost": round(stats["cost"], 10)},
+                      "cost": round(spend.total, 10), "costs_estimated": spend.costs_estimated},
             "state_uri": self.plan.state_uri,
         }
         if stats["skipped"]:

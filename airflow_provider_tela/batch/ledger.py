@@ -40,10 +40,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from airflow_provider_tela._storage import Location
+from airflow_provider_tela.batch.spend import SPEND_KEYS, USAGE_KEYS, figure, finite
 from airflow_provider_tela.errors import TelaBatchStateError
 
 NEW, INTENT, SUBMITTED, DONE = 0, 1, 2, 3
-STAT_KEYS = ("n", "succeeded", "failed", "ambiguous", "skipped", "input_tokens", "output_tokens", "cost")
+STAT_KEYS = ("n", "succeeded", "failed", "ambiguous", "skipped", *USAGE_KEYS, *SPEND_KEYS)
 COMPACT_AFTER_SEGMENTS = 256
 
 
@@ -63,8 +64,14 @@ def empty_stats() -> dict[str, Any]:
 
 
 def add_stats(total: dict[str, Any], more: dict[str, Any]) -> None:
+    """Sum a part's stats into ``total`` (``cost_max``: the larger). A figure that is not a finite,
+    non-negative number (a ledger of an earlier release may hold one) adds nothing."""
     for key in STAT_KEYS:
-        total[key] = total.get(key, 0) + (more.get(key) or 0)
+        value = figure(more.get(key)) or 0
+        if key == "cost_max":
+            total[key] = max(total.get(key, 0), value)
+        else:
+            total[key] = finite(total.get(key, 0) + value) if isinstance(value, float) else total.get(key, 0) + value
 
 
 @dataclass

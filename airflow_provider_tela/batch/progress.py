@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from airflow_provider_tela.batch.spend import Spend
+
 LOG_INTERVAL = 10.0
 
 
@@ -16,7 +18,7 @@ class Progress:
     failed: int = 0
     ambiguous: int = 0
     skipped: int = 0
-    cost: float = 0.0
+    spend: Spend = field(default_factory=Spend)  # what the batch spent, earlier tries included
     interval: float = LOG_INTERVAL
     _done_at_start: int = field(init=False)
     _last_line_at: float = field(init=False)
@@ -25,12 +27,12 @@ class Progress:
         self._done_at_start = self.done
         self._last_line_at = self.started_at
 
-    def finished(self, status: str, cost: float | None) -> None:
+    def finished(self, status: str, cost: object) -> bool:
+        """Count a finished record; False when it is a paid run whose cost is estimated (``batch.spend``)."""
         self.done += 1
         if status in ("failed", "ambiguous", "skipped"):
             setattr(self, status, getattr(self, status) + 1)
-        if cost:
-            self.cost += cost
+        return self.spend.add(status, cost)
 
     def due(self, now: float) -> str | None:
         """The progress line, if ``interval`` has passed since the last one."""
@@ -48,7 +50,8 @@ class Progress:
         return (
             f"Tela batch: {self.done:,}/{self.total:,} records done ({share:.0f}%), {self.failed:,} failed, "
             f"{self.ambiguous:,} ambiguous, {self.skipped:,} skipped; {rate:,.1f} records/s; ETA {eta}; "
-            f"cost so far {self.cost:.6g}"
+            f"cost so far {self.spend.total:.6g}"
+            + (f" ({self.spend.costs_estimated:,} estimated)" if self.spend.costs_estimated else "")
         )
 
 

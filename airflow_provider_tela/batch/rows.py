@@ -15,27 +15,27 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import json
 from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
 
-from airflow_provider_tela._storage import Location
+from airflow_provider_tela._storage import Location, json_bytes
 from airflow_provider_tela.batch.ledger import Ledger, empty_stats, ranges_of
+from airflow_provider_tela.batch.spend import USAGE_KEYS, Spend, figure
 from airflow_provider_tela.errors import TelaBatchStateError
 
 STATUSES = ("succeeded", "failed", "ambiguous", "skipped")
 PART_ROWS = 2000
 PART_BYTES = 8 * 1024 * 1024
 FAN_IN = 64
-USAGE_KEYS = ("input_tokens", "output_tokens", "cost")
 
 
 def encode_row(index: int, status: str, run_id: str | None = None, content: Any = None, error: str | None = None,
                usage: dict[str, Any] | None = None) -> bytes:
+    """One row as standard JSON, whatever the paid answer held (see ``_storage.json_bytes``)."""
     row = {"index": index, "status": status, "run_id": run_id, "content": content, "error": error,
            "usage": usage or None}
-    return json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    return json_bytes(row, separators=(",", ":"))
 
 
 def part_location(state_dir: Location, seq: int) -> Location:
@@ -55,6 +55,7 @@ class PartWriter:
         self._rows: list[tuple[int, bytes, bytes]] = []
         self._bytes = 0
         self._stats = empty_stats()
+        self._spend = Spend()
         self._lock = asyncio.Lock()
 
     def add(self, index: int, status: str, row: bytes, usage: dict[str, Any] | None,
@@ -66,9 +67,10 @@ class PartWriter:
         stats["n"] += 1
         stats[status] += 1
         for key in USAGE_KEYS:
-            value = (usage or {}).get(key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = figure((usage or {}).get(key))
+            if value is not None:
                 stats[key] += value
+        self._spend.add(status, (usage or {}).get("cost"))
         return len(self._rows) >= self.max_rows or self._bytes >= self.max_bytes
 
     @property
@@ -80,8 +82,8 @@ class PartWriter:
         async with self._lock:
             if not self._rows:
                 return
-            rows, stats = sorted(self._rows), self._stats
-            self._rows, self._bytes, self._stats = [], 0, empty_stats()
+            rows, stats = sorted(self._rows), {**self._stats, **self._spend.stats()}
+            self._rows, self._bytes, self._stats, self._spend = [], 0, empty_stats(), Spend()
             seq = self.next_part
             self.next_part += 1
             body = b"".join(b"%d\t%s\t%s\n" % (index, key, row) for index, key, row in rows)

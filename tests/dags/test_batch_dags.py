@@ -358,3 +358,25 @@ def test_a_record_changed_between_tries_is_submitted_again_and_its_old_run_not_r
     assert rows[3]["run_id"] != old_runs["doc 3"] and old_runs["doc 3"] not in {row["run_id"] for row in rows}
     assert rows[0]["run_id"] == old_runs["doc 0"]  # an unchanged record keeps its run
     assert [row["index"] for row in rows if row["status"] == "ambiguous"] == [14]
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["in-worker", "deferred"])
+def test_a_nan_cost_neither_fails_the_xcom_push_nor_switches_the_spend_guard_off(quick, tmp_path, monkeypatch,
+                                                                                deferrable):
+    """Issue 16: the first run's information.cost is NaN. In the worker the manifest (cost nan) failed
+    every try when pushed to XCom, after paying for every record; deferred, it said "cost": null. Now
+    the cost is unreadable, there is no readable cost to estimate it from: the batch stops submitting."""
+    from airflow_provider_tela.testing import runs as emulator_runs
+
+    monkeypatch.setattr(emulator_runs.Run, "cost", property(
+        lambda run: float("nan") if run.request.variables["document"] == "doc 0" else 0.003))
+    with DAG(f"t_batch_nan_cost_{deferrable}", schedule=None, start_date=START) as dag:
+        TelaBatchOperator(task_id="enrich", canvas_id="canvas-echo", records=documents(40), concurrency=1,
+                          output_path=str(tmp_path / "out"), max_cost=0.01, poll_interval=1, deferrable=deferrable)
+    dag_run = run_dag(dag)
+    assert task_states(dag_run) == {"enrich": "success"} and tries(dag_run) == {"enrich": 1}
+    manifest = xcoms(dag_run)[("enrich", -1, "return_value")]
+    json.dumps(manifest, allow_nan=False)
+    assert quick.stats()["runs_created"] == 1 and manifest["skipped"] == 39
+    assert manifest["usage"]["cost"] == 0 and manifest["usage"]["costs_estimated"] == 1
+    assert "could not be read" in manifest["skipped_reason"]

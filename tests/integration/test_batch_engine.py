@@ -472,29 +472,78 @@ async def test_an_engine_whose_lease_was_taken_over_stops_submitting(fast, tmp_p
     assert json.loads((tmp_path / "out" / "_tela_batch" / "t" / "lease.json").read_text())["owner"] == stranger.owner
 
 
-async def test_a_paid_run_whose_cost_drifted_is_named_once_and_the_budget_counts_what_it_could_read(
+async def test_a_paid_run_whose_cost_drifted_is_named_once_and_counted_at_the_highest_cost_read(
         fast, tmp_path, monkeypatch, caplog):
     """A documented field of another type is read as None (the model keeps it in ``unreadable``): a
-    run whose ``information.cost`` drifted has no cost, and ``max_cost`` under-counts. The log says so."""
+    run whose ``information.cost`` drifted is paid all the same, so it counts at the highest cost read
+    from the batch's runs (``batch.spend``), never at nothing. The log says so, once."""
     from airflow_provider_tela.testing import runs as emulator_runs
 
-    output_content = emulator_runs._output_content
+    cost = emulator_runs.Run.cost
 
-    def drifted(run: Any) -> dict[str, Any]:  # every other run's cost comes as an object
-        body = output_content(run)
+    def drifted(run: Any) -> Any:  # every other run's cost comes as an object
+        amount = cost.fget(run)
         if run.request.variables["document"].endswith(("1", "3", "5", "7", "9")):
-            body["information"]["cost"] = {"amount": body["information"]["cost"], "currency": "USD"}
-        return body
+            return {"amount": amount, "currency": "USD"}
+        return amount
 
-    monkeypatch.setattr(emulator_runs, "_output_content", drifted)
+    monkeypatch.setattr(emulator_runs.Run, "cost", property(drifted))
     plan = make_plan(tmp_path, documents(10), concurrency=2, max_cost=1.0)
     with caplog.at_level(logging.WARNING, logger=LOG.name):
         manifest = await run_engine(plan)
     rows = rows_of(plan)
     unread = [row for row in rows if row["usage"]["cost"] is None]
     assert manifest["succeeded"] == 10 and [row["index"] for row in unread] == [1, 3, 5, 7, 9]
-    readable = sum(row["usage"]["cost"] or 0 for row in rows)
-    assert readable > 0 and manifest["usage"]["cost"] == pytest.approx(readable)
+    read = [row["usage"]["cost"] for row in rows if row["usage"]["cost"] is not None]
+    assert manifest["usage"]["costs_estimated"] == 5
+    assert manifest["usage"]["cost"] == pytest.approx(sum(read) + 5 * max(read))
     said = [record.getMessage() for record in caplog.records if "cost could not be read" in record.getMessage()]
-    assert len(said) == 1 and "max_cost=1 budget count only the costs that could be read" in said[0]
+    assert len(said) == 1 and "its max_cost budget counts it at the highest cost read" in said[0]
     assert fast.stats()["runs_created"] == 10
+
+
+def strict_json(data: bytes | str) -> Any:
+    def refuse(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(data, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("first", [None, float("nan"), float("inf"), -0.003], ids=["honest", "nan", "inf", "negative"])
+async def test_one_odd_cost_over_the_wire_never_switches_the_spend_guard_off(fast, tmp_path, monkeypatch, first):
+    """Issue 16's numbers: 40 records, max_cost=0.01, runs costing 0.003, one at a time. Honest: 4 paid,
+    36 skipped. The first run's cost NaN (as Tela's body says it: Python's and pydantic's readers take
+    it), Infinity or negative: it cannot be read and there is no readable cost to estimate it from, so
+    the batch stops submitting: 1 paid, 39 skipped. The manifest and every file stay standard JSON."""
+    from airflow_provider_tela.testing import runs as emulator_runs
+
+    def cost(run: Any) -> float:
+        odd = first is not None and run.request.variables["document"] == "doc 0"
+        return first if odd else 0.003
+
+    monkeypatch.setattr(emulator_runs.Run, "cost", property(cost))
+    plan = make_plan(tmp_path, documents(40), concurrency=1, max_cost=0.01)
+    manifest = await run_engine(plan)
+    created = fast.stats()["runs_created"]
+    json.dumps(manifest, allow_nan=False)
+    if first is None:
+        assert created == 4 and manifest["skipped"] == 36 and manifest["usage"]["cost"] == pytest.approx(0.012)
+    else:
+        assert created == 1 and manifest["skipped"] == 39 and manifest["usage"]["costs_estimated"] == 1
+        assert "could not be read" in manifest["skipped_reason"]
+        assert rows_of(plan)[0]["status"] == "succeeded" and rows_of(plan)[0]["usage"]["cost"] is None
+    for path in (tmp_path / "out").rglob("*.jsonl"):
+        for line in path.read_bytes().splitlines():
+            strict_json(line.rsplit(b"\t", 1)[-1])
+
+
+async def test_a_paid_answer_holding_half_an_emoji_is_read_and_written(fast, tmp_path):
+    """``"\\ud83d"`` is valid JSON (JavaScript's JSON.stringify writes it for half an emoji) that pydantic's
+    reader refuses: the run is paid, so it is read (Python's reader) and its row written as valid JSON."""
+    fast.add_canvas("canvas-half", content=lambda run_input: {"text": run_input.variables["document"] + " \ud83d"})
+    plan = make_plan(tmp_path, documents(5), canvas="canvas-half")
+    manifest = await run_engine(plan)
+    assert manifest["succeeded"] == 5 and fast.stats()["runs_created"] == 5
+    raw = Path(plan.results.uri).read_bytes()
+    raw.decode("utf-8")
+    assert [row["content"]["text"] for row in rows_of(plan)] == [f"doc {i} \ud83d" for i in range(5)]

@@ -647,3 +647,85 @@ def test_ledger_keys_follow_their_records_through_replay_and_compaction():
     for entry in state.snapshot():
         replayed.apply(entry)
     assert replayed.keys == {1: "k1", 2: "k2"} and replayed.status == state.status
+
+
+# --- figures Tela reports (issue 16, item 1) ------------------------------------------------------------
+
+
+ODD_FIGURES = [("NaN", "nan"), ("Infinity", "inf"), ("-Infinity", "-inf"), ("-0.003", "-0.003"), ("1e400", "inf"),
+               ("true", "True"), ('"NaN"', "NaN"), ('{"usd": 1}', "{'usd': 1}")]
+
+
+@pytest.mark.parametrize("reader", ["pydantic", "python"])
+@pytest.mark.parametrize("odd, raw", ODD_FIGURES, ids=[odd for odd, _ in ODD_FIGURES])
+def test_a_figure_that_is_not_finite_and_non_negative_is_unreadable_by_either_json_reader(reader, odd, raw):
+    from airflow_provider_tela.models import CanvasRun, ChatCompletion
+
+    body = (f'{{"id": "r", "status": "succeeded", "output_content": {{"content": "x", "information": '
+            f'{{"cost": {odd}, "duration": {odd}, "input_tokens": {odd}, "output_tokens": 7}}}}}}').encode()
+    run = CanvasRun.model_validate_json(body) if reader == "pydantic" else CanvasRun.model_validate(json.loads(body))
+    assert run.usage == {"cost": None, "duration": None, "input_tokens": None, "output_tokens": 7}
+    unreadable = run.output_content.information.unreadable
+    assert set(unreadable) == {"cost", "duration", "input_tokens"} and str(unreadable["cost"]) == raw
+    json.dumps(run.usage, allow_nan=False)
+
+    answer = (f'{{"choices": [{{"message": {{"content": "x"}}}}], '
+              f'"usage": {{"prompt_tokens": {odd}, "completion_tokens": 3, "total_tokens": {odd}}}}}').encode()
+    completion = (ChatCompletion.model_validate_json(answer) if reader == "pydantic"
+                  else ChatCompletion.model_validate(json.loads(answer)))
+    assert (completion.usage.prompt_tokens, completion.usage.completion_tokens, completion.usage.total_tokens) == (
+        None, 3, None)
+
+
+def test_ordinary_figures_are_read_as_they_are():
+    from airflow_provider_tela.models import Information
+
+    info = Information.model_validate_json(b'{"cost": 0, "duration": 2.5, "input_tokens": 0, "output_tokens": 12.0}')
+    assert (info.cost, info.duration, info.input_tokens, info.output_tokens) == (0.0, 2.5, 0, 12)
+    assert info.unreadable == {}
+
+
+# --- writing what was read (issue 16, items 1 and 3) ------------------------------------------------------
+
+
+HALF_AN_EMOJI = "\ud83d"  # what JavaScript's JSON.stringify writes for half of "😀": valid JSON, not UTF-8
+
+
+def test_a_row_holding_a_lone_surrogate_or_nan_is_written_as_standard_json():
+    content = {"text": f"smile {HALF_AN_EMOJI} and é", "score": float("nan"), "list": [float("inf"), 1.5]}
+    row = encode_row(3, "succeeded", "run-3", content, None, {"cost": 0.001})
+    assert b"\t" not in row and b"\n" not in row
+    text = row.decode("utf-8")  # valid UTF-8: the surrogate is an escape, not raw bytes
+    assert "\\ud83d" in text
+    read = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} written"))
+    assert read["content"] == {"text": f"smile {HALF_AN_EMOJI} and é", "score": None, "list": [None, 1.5]}
+    plain = encode_row(4, "succeeded", "run-4", {"text": "é ✓"}, None, None)
+    assert "é ✓".encode() in plain  # ordinary text stays as it is (not escaped)
+
+
+def test_a_json_output_holding_a_lone_surrogate_or_infinity_is_written(tmp_path):
+    from airflow_provider_tela._storage import write_json_output
+
+    uri = write_json_output(str(tmp_path / "content.json"), {"text": HALF_AN_EMOJI, "n": float("-inf")})
+    data = (tmp_path / "content.json").read_bytes().decode("utf-8")
+    assert json.loads(data, parse_constant=lambda name: pytest.fail(f"{name} written")) == {
+        "text": HALF_AN_EMOJI, "n": None}
+    assert uri == str(tmp_path / "content.json")
+
+
+def test_a_paid_answer_holding_a_lone_surrogate_is_read_and_one_that_is_not_json_is_still_refused():
+    from airflow_provider_tela._http import calls, endpoints
+    from airflow_provider_tela._http.responses import decode_model
+    from airflow_provider_tela.errors import TelaBadResponseError
+    from airflow_provider_tela.models import CanvasRun
+
+    body = b'{"id": "run-1", "status": "succeeded", "output_content": {"content": {"text": "half \\ud83d"}}}'
+    run = endpoints.poll_run("run-1", cached=False).parse(body, ())  # a batch's status check
+    assert run.content == {"text": f"half {HALF_AN_EMOJI}"}
+    call = calls.get_run("run-1")
+    assert decode_model(call, CanvasRun, body, (), "run run-1").content == {"text": f"half {HALF_AN_EMOJI}"}
+    with pytest.raises(TelaBadResponseError, match="not JSON"):
+        decode_model(call, CanvasRun, b'{"id": "run-1", "status": "succ', (), "run run-1")
+    with pytest.raises(TelaBadResponseError, match="does not match the documented CanvasRun"):
+        decode_model(call, CanvasRun, b'{"id": "run-1", "status": "succeeded", "x": "\\ud83d", "output_content": 7}',
+                     (), "run run-1")

@@ -1,0 +1,244 @@
+"""The batch engine against an in-memory fake Tela: no HTTP, no sleeps, milliseconds per batch.
+
+The fake Tela answers with JSON bytes, which go through the provider's own parsers (``endpoints``,
+``responses``): what is tested is how the engine reads, counts and writes what a Tela might send
+(NaN costs, half an emoji), not a mock's idea of it. It counts the POSTs of every record, so that
+"paid once" is a number. The emulator tests (tests/integration) keep the real wire beside these.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import math
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_tela._http import calls, endpoints, sending
+from airflow_provider_tela._http.responses import error_for_status, may_exist
+from airflow_provider_tela.batch.engine import BatchEngine
+from airflow_provider_tela.batch.plan import BatchPlan
+from airflow_provider_tela.batch.progress import DurationEstimate
+from airflow_provider_tela.batch.records import describe, scan
+from airflow_provider_tela.batch.spec import BatchSpec
+from airflow_provider_tela.errors import detached
+
+LOG = logging.getLogger("test_batch_fast")
+
+
+# --- a fake Tela ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Answer:
+    """What the fake Tela does with one record's POST, and what its run comes to."""
+
+    status: str = "succeeded"
+    content: Any = None  # default: the record's variables
+    information: dict[str, Any] | None = None  # default: {"cost": 0.003, ...}
+    post_status: int | None = None  # answer the POST with this status instead (400, 429, 500 ...)
+    creates_run: bool = True  # with post_status >= 500: whether Tela created the run anyway
+
+
+def information(cost: Any = 0.003) -> dict[str, Any]:
+    return {"cost": cost, "input_tokens": 10, "output_tokens": 20, "duration": 0.5}
+
+
+@dataclass
+class FakeTela:
+    """Runs that end at once. ``answer(document, attempt)`` decides each POST (attempt counts from 1)."""
+
+    answer: Callable[[str, int], Answer] = lambda document, attempt: Answer()
+    posts: Counter[str] = field(default_factory=Counter)
+    runs: dict[str, dict[str, Any]] = field(default_factory=dict)  # run id -> {"document", "body", "status"}
+    _ids: Any = field(default_factory=lambda: itertools.count(1))
+
+    def post(self, request: Any) -> bytes:
+        document = request.variables["document"]
+        self.posts[document] += 1
+        answer = self.answer(document, self.posts[document])
+        call = calls.completion(request)
+        if answer.post_status is not None and not (answer.post_status >= 500 and answer.creates_run):
+            if answer.post_status >= 500:
+                raise detached(may_exist(call, f"{answer.post_status} (fake)", status_code=answer.post_status))
+            raise detached(error_for_status(call, answer.post_status, {"Retry-After": "0"}, b"{}", ()))
+        run_id = f"run-{next(self._ids)}"
+        content = answer.content if answer.content is not None else {"variables": dict(request.variables)}
+        body = {"id": run_id, "status": answer.status,
+                "output_content": {"content": content,
+                                   "information": answer.information if answer.information is not None
+                                   else information()}}
+        if answer.status == "failed":
+            body["error"] = {"message": "the fake run failed"}
+        self.runs[run_id] = {"document": document, "status": answer.status, "body": json.dumps(body).encode()}
+        if answer.post_status is not None:  # a 5xx after the run was created: its id is lost
+            raise detached(may_exist(call, f"{answer.post_status} (fake)", status_code=answer.post_status))
+        return json.dumps({"id": run_id, "status": "created"}).encode()
+
+    def get(self, run_id: str) -> bytes:
+        return self.runs[run_id]["body"]
+
+
+class FakeHook:
+    """The async hook's two calls the engine makes, answered by a FakeTela through the real parsers."""
+
+    def __init__(self, tela: FakeTela) -> None:
+        self.tela = tela
+
+    async def transport(self) -> None:
+        return None
+
+    async def submit_request(self, request: Any, **_: Any) -> Any:
+        sending.beginning()  # as both transports do when a request begins
+        await asyncio.sleep(0)
+        return endpoints.submit(request).parse(self.tela.post(request), ())
+
+    async def poll_run(self, run_id: str, **_: Any) -> Any:
+        await asyncio.sleep(0)
+        return endpoints.poll_run(run_id, cached=False).parse(self.tela.get(run_id), ())
+
+
+# --- batches -------------------------------------------------------------------------------------
+
+
+def documents(n: int) -> list[dict[str, str]]:
+    return [{"document": f"doc {i}"} for i in range(n)]
+
+
+def make_plan(folder: Path, records: list[dict[str, Any]], **settings: Any) -> BatchPlan:
+    spec = BatchSpec(canvas_id="canvas-fake")
+    source_path = folder / "in.jsonl"
+    source_path.parent.mkdir(parents=True, exist_ok=True)
+    source_path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    source = describe(str(source_path))
+    checked = scan(source, lambda record: spec.request_for(record.variables))
+    plan = BatchPlan(spec=spec, records=source, output_uri=str(folder / "out"),
+                     state_uri=str(folder / "out" / "_tela_batch" / "t"), total=checked.total,
+                     records_digest=checked.digest, fingerprint="test",
+                     **{"concurrency": 1, "poll_interval": 0.001, "timeout": 60.0, **settings})
+    plan.save()
+    return plan
+
+
+def engine_for(plan: BatchPlan, tela: FakeTela, **kwargs: Any) -> BatchEngine:
+    engine = BatchEngine(plan, FakeHook(tela), LOG, **{"stop_grace": 0.05, **kwargs})
+    engine.estimate = DurationEstimate(seconds=0.0, floor=0.0)  # runs end at once: check them at once
+    return engine
+
+
+def run_batch(plan: BatchPlan, tela: FakeTela, **kwargs: Any) -> dict[str, Any]:
+    return asyncio.run(engine_for(plan, tela, **kwargs).run())
+
+
+def rows_of(plan: BatchPlan) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in Path(plan.results.uri).read_bytes().splitlines()]
+
+
+def strict_json(data: bytes | str) -> Any:
+    """JSON as the standard has it: NaN and Infinity are not JSON."""
+    def refuse(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(data, parse_constant=refuse)
+
+
+def every_file_is_strict_json(folder: Path) -> int:
+    """Every JSON or JSONL file under ``folder`` (results, parts, ledger, plan) parses as standard
+    JSON, as UTF-8; the number of lines read."""
+    lines = 0
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or path.suffix not in (".json", ".jsonl"):
+            continue
+        data = path.read_bytes()
+        data.decode("utf-8")  # strict: a lone surrogate written raw would fail here
+        if path.suffix == ".json":
+            strict_json(data)
+            lines += 1
+            continue
+        for line in data.splitlines():
+            if line.strip():
+                strict_json(line.rsplit(b"\t", 1)[-1])  # parts: index<TAB>key<TAB>row
+                lines += 1
+    return lines
+
+
+# --- the spend guard (issue 16, item 1) ---------------------------------------------------------------
+
+
+def costs(first: Any, then: Any = 0.003) -> Callable[[str, int], Answer]:
+    return lambda document, attempt: Answer(information=information(first if document == "doc 0" else then))
+
+
+def test_honest_costs_stop_the_batch_once_max_cost_is_reached(tmp_path):
+    tela = FakeTela(costs(0.003))
+    manifest = run_batch(make_plan(tmp_path, documents(40), max_cost=0.01), tela)
+    assert sum(tela.posts.values()) == 4 and manifest["skipped"] == 36
+    assert manifest["usage"]["cost"] == pytest.approx(0.012) and manifest["usage"]["costs_estimated"] == 0
+
+
+@pytest.mark.parametrize("odd", [math.nan, math.inf, -math.inf, -0.003, -1e300, "NaN", True, None, {"usd": 1}],
+                         ids=["nan", "inf", "-inf", "negative", "very-negative", "nan-text", "bool", "null", "object"])
+def test_one_odd_first_cost_never_switches_the_guard_off(tmp_path, odd):
+    """The first run's cost cannot be read and no other has been yet: there is nothing to estimate it
+    from, so the guard cannot be kept: the batch stops submitting (max_cost set), saying why."""
+    tela = FakeTela(costs(odd))
+    plan = make_plan(tmp_path, documents(40), max_cost=0.01)
+    manifest = run_batch(plan, tela)
+    assert sum(tela.posts.values()) == 1 and manifest["skipped"] == 39
+    assert "could not be read" in manifest["skipped_reason"]
+    assert manifest["usage"]["cost"] == 0 and manifest["usage"]["costs_estimated"] == 1
+    json.dumps(manifest, allow_nan=False)
+    assert rows_of(plan)[0]["usage"]["cost"] is None
+    every_file_is_strict_json(tmp_path / "out")
+
+
+@pytest.mark.parametrize("odd", [math.nan, math.inf, -0.003, None], ids=["nan", "inf", "negative", "null"])
+def test_an_odd_cost_after_readable_ones_counts_at_the_highest_cost_read(tmp_path, odd):
+    """Records 0..2 cost 0.001, 0.004, 0.002; record 3's cost cannot be read: it counts 0.004."""
+    figures = {"doc 0": 0.001, "doc 1": 0.004, "doc 2": 0.002, "doc 3": odd}
+    tela = FakeTela(lambda document, attempt: Answer(information=information(figures.get(document, 0.001))))
+    plan = make_plan(tmp_path, documents(40), max_cost=0.0145)
+    manifest = run_batch(plan, tela)
+    # 0.001 + 0.004 + 0.002 + (0.004) = 0.011, then 0.001 each: the 8th run reaches 0.015 >= 0.0145
+    assert sum(tela.posts.values()) == 8 and manifest["skipped"] == 32
+    assert manifest["usage"]["cost"] == pytest.approx(0.015) and manifest["usage"]["costs_estimated"] == 1
+    assert "max_cost=0.0145 reached" in manifest["skipped_reason"]
+
+
+def test_without_max_cost_an_odd_cost_still_never_lowers_or_poisons_the_total(tmp_path):
+    figures = {"doc 0": 0.002, "doc 1": math.nan, "doc 2": -5.0, "doc 3": math.inf}
+    tela = FakeTela(lambda document, attempt: Answer(information=information(figures.get(document, 0.001))))
+    plan = make_plan(tmp_path, documents(6))
+    manifest = run_batch(plan, tela)
+    assert manifest["succeeded"] == 6 and manifest["usage"]["costs_estimated"] == 3
+    assert manifest["usage"]["cost"] == pytest.approx(0.002 + 3 * 0.002 + 2 * 0.001)
+    json.dumps(manifest, allow_nan=False)
+    every_file_is_strict_json(tmp_path / "out")
+
+
+def test_odd_tokens_and_durations_are_unreadable_and_nothing_written_holds_nan(tmp_path, caplog):
+    odd = {"cost": 0.001, "input_tokens": math.nan, "output_tokens": -4, "duration": math.inf,
+           "extra_figure": math.nan}
+    tela = FakeTela(lambda document, attempt: Answer(information=odd, content={"score": math.nan, "n": math.inf}))
+    plan = make_plan(tmp_path, documents(3))
+    with caplog.at_level(logging.INFO):
+        manifest = run_batch(plan, tela)
+    assert manifest["succeeded"] == 3
+    assert manifest["usage"] == {"input_tokens": 0, "output_tokens": 0, "cost": pytest.approx(0.003),
+                                 "costs_estimated": 0}
+    row = rows_of(plan)[0]
+    assert row["usage"]["input_tokens"] is None and row["usage"]["output_tokens"] is None
+    assert row["usage"]["duration"] is None
+    assert row["content"] == {"score": None, "n": None}  # as JavaScript's JSON.stringify writes them
+    json.dumps(manifest, allow_nan=False)
+    assert every_file_is_strict_json(tmp_path / "out") >= 3 + 1
+    said = " ".join(record.getMessage() for record in caplog.records)
+    assert "cost so far" in said and not re.search(r"\b(nan|inf|infinity)\b", said, re.IGNORECASE)
