@@ -1,35 +1,56 @@
-"""README's pytest example, run as written (its code block is read from README.md), on every Airflow line."""
+"""README's examples, run as written: their code blocks are read from README.md and run in one DAG.
+
+README's blocks are what a user puts inside a DAG, so here they run inside one, in README's order, and the
+DAG runs with dag.test() against the emulator, on every Airflow line that has airflow.sdk (3.0 and later:
+README's @task.tela block imports it). One change is made: the batch's output_path, an S3 bucket in
+README, is a local folder here. The canvases README names are added to the emulator as echo canvases.
+"""
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
+from datetime import datetime
 from pathlib import Path
 
+import pytest
+
+from airflow_provider_tela.testing.dags import DAG, airflow_version, run_dag, task_states, xcoms
+
 README = Path(__file__).resolve().parents[2] / "README.md"
+BUCKET = "s3://my-bucket/"
 
 
-def readme_example() -> str:
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    (example,) = [block for block in blocks if "def test_my_dag(" in block]
-    return example
+def readme_blocks() -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```", README.read_text(), flags=re.S | re.M)
 
 
-def test_the_readme_pytest_example_passes(tela_connection_env, tmp_path):
-    # The block's conftest part runs here with AIRFLOW_HOME already set (tests/conftest.py set it): it must
-    # keep it and make no folder. A private temp dir makes "no new folder" exact, whatever else runs.
-    home = os.environ["AIRFLOW_HOME"]
-    private_tmp = tmp_path / "tmp"
-    private_tmp.mkdir()
-    saved, tempfile.tempdir = tempfile.tempdir, str(private_tmp)
-    try:
-        namespace: dict = {}
-        exec(compile(readme_example(), str(README), "exec"), namespace)  # the README's own code, as written
-    finally:
-        tempfile.tempdir = saved
-    assert os.environ["AIRFLOW_HOME"] == home
-    assert list(private_tmp.iterdir()) == []
+def test_the_readme_is_a_short_front_page_with_one_example_each():
+    assert len(README.read_text()) <= 10_000
+    code = "\n".join(readme_blocks())
+    for example in ("TelaCompletionOperator(", "TelaBatchOperator(", "@task.tela(", "TelaRunSensor("):
+        assert code.count(example) >= 1, example
+    assert code.count(BUCKET) == 1
 
-    namespace["test_my_dag"](tela_connection_env)
-    assert tela_connection_env.stats()["runs_created"] == 1
+
+@pytest.mark.skipif(airflow_version() < (3, 0, 0), reason="README's @task.tela example imports airflow.sdk")
+@pytest.mark.timeout(300)
+def test_the_readme_examples_run(tela_connection_env, tmp_path):
+    blocks = readme_blocks()
+    for canvas_id in set(re.findall(r'canvas_id="([^"]+)"', "\n".join(blocks))):
+        tela_connection_env.add_canvas(canvas_id, title="README")
+    tela_connection_env.configure(run_latency=0.2)
+
+    with DAG("readme_examples", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+        for block in blocks:
+            exec(compile(block.replace(BUCKET, tmp_path.as_uri() + "/"), str(README), "exec"), {})  # as written
+    dag_run = run_dag(dag)
+
+    states = task_states(dag_run)
+    assert set(states.values()) == {"success"}, states
+    assert set(states) == {"summarise", "enrich", "summarise_each[0]", "summarise_each[1]", "submit", "wait"}
+    # one run each for summarise and submit (the sensor waits for submit's), two for the batch, two mapped
+    assert tela_connection_env.stats()["runs_created"] == 6
+    results = xcoms(dag_run)
+    assert results[("summarise", -1, "return_value")]["variables"]["language"] == "en"
+    assert results[("enrich", -1, "return_value")]["succeeded"] == 2
+    assert results[("wait", -1, "return_value")]["variables"] == {"document": "The quarterly numbers beat expectations."}
