@@ -179,17 +179,45 @@ def scan(source: Source, check: Check) -> Scan:
     for record in iter_records(source):
         try:
             check(record)
+            digest.update(_utf8(record.variables))
         except TelaConfigError as exc:
             where = f" (line {record.line})" if record.line is not None else ""
             raise TelaConfigError(f"record {record.index}{where}: {exc}") from None
-        digest.update(canonical(record.variables))
         digest.update(b"\n")
         total += 1
     return Scan(total=total, digest=digest.hexdigest())
 
 
+def _text(variables: Mapping[str, Any]) -> str:
+    return json.dumps(variables, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def canonical(variables: Mapping[str, Any]) -> bytes:
-    return json.dumps(variables, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+    """A record as the digest hashes it and ``write_jsonl`` writes it: UTF-8 JSON. (Text holding a lone
+    surrogate, which ``scan`` refuses, is hashed as its surrogatepass bytes here: never an error.)"""
+    return _text(variables).encode("utf-8", "surrogatepass")
+
+
+def _utf8(variables: Mapping[str, Any]) -> bytes:
+    """``canonical``, refusing text that cannot be UTF-8: a lone UTF-16 surrogate (half a character)."""
+    try:
+        return _text(variables).encode()
+    except UnicodeEncodeError:
+        pass
+    name = next((name for name, value in variables.items() if not _encodes({name: value})), None)
+    raise TelaConfigError(
+        f"variable {name!r} holds a lone UTF-16 surrogate (half of a character, such as an emoji cut in two "
+        "by a JavaScript string slice): it cannot be sent or written as UTF-8 text. Fix the text where it is "
+        "produced, or drop the broken character."
+    )
+
+
+def _encodes(variables: Mapping[str, Any]) -> bool:
+    try:
+        _text(variables).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def write_jsonl(target: Location, source: Source) -> RecordFile:

@@ -52,10 +52,11 @@ class BatchSpec:
     def key_for(conn_id: str, request: Any) -> str:
         """The record's *request key*: a digest of the connection (the account billed) and the whole
         request sent for it (canvas or application, merged variables, messages, override, extra body).
-        A later try in the same epoch reuses a run whose key equals its record's (``batch.carry``)."""
+        A later try in the same epoch reuses a run whose key equals its record's (``batch.carry``).
+        (Text holding a lone surrogate is hashed as its surrogatepass bytes: a digest, never an error.)"""
         text = json.dumps({"conn_id": conn_id, "request": request.to_payload()}, sort_keys=True,
                           separators=(",", ":"), ensure_ascii=False, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:32]
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
     def identity(self) -> dict[str, Any]:
         """What the fingerprint binds: the request every record shares (records are hashed apart)."""

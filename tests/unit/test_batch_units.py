@@ -729,3 +729,32 @@ def test_a_paid_answer_holding_a_lone_surrogate_is_read_and_one_that_is_not_json
     with pytest.raises(TelaBadResponseError, match="does not match the documented CanvasRun"):
         decode_model(call, CanvasRun, b'{"id": "run-1", "status": "succeeded", "x": "\\ud83d", "output_content": 7}',
                      (), "run run-1")
+
+
+@pytest.mark.parametrize("record", [{"text": f"half {HALF_AN_EMOJI}"}, {HALF_AN_EMOJI: "x"},
+                                    {"doc": {"file_url": f"https://x/{HALF_AN_EMOJI}"}}],
+                         ids=["value", "name", "nested"])
+def test_a_record_holding_a_lone_surrogate_is_refused_at_scan_naming_record_and_line(tmp_path, record):
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"text": "fine"}\n' + json.dumps(record) + "\n")  # json.dumps writes the \\ud83d escape
+    with pytest.raises(TelaConfigError, match=r"^record 1 \(line 2\): .*lone UTF-16 surrogate") as caught:
+        scan(describe(str(path)), lambda record: None)
+    assert "UnicodeEncodeError" not in str(caught.value)
+    with pytest.raises(TelaConfigError, match=r"^record 1: .*lone UTF-16 surrogate"):
+        scan([{"text": "fine"}, record], lambda record: None)
+
+
+def test_operator_level_text_holding_a_lone_surrogate_still_gets_a_request_key():
+    from airflow_provider_tela.batch.spec import BatchSpec
+
+    spec = BatchSpec(canvas_id="c", messages=[{"role": "user", "content": f"half {HALF_AN_EMOJI}"}])
+    key = spec.key_for("tela_default", spec.request_for({"text": "x"}))
+    assert key == spec.key_for("tela_default", spec.request_for({"text": "x"})) and len(key) == 32
+    import hashlib
+
+    plain = BatchSpec(canvas_id="c", messages=[{"role": "user", "content": "é ✓"}])
+    request = plain.request_for({"text": "ü"})
+    before = json.dumps({"conn_id": "tela_default", "request": request.to_payload()}, sort_keys=True,
+                        separators=(",", ":"), ensure_ascii=False, default=str)
+    # the keys earlier tries wrote are unchanged: a retry still matches its earlier runs (batch.carry)
+    assert plain.key_for("tela_default", request) == hashlib.sha256(before.encode()).hexdigest()[:32]
