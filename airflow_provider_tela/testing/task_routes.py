@@ -53,7 +53,7 @@ def completion_task_reply(state: EmulatorState, task: Task) -> dict[str, Any]:
     mode = state.config.task_reply
     if mode == "task" or task.run is None:
         return task.to_api()
-    body = run_object(task.run, task.run.status_at(state.now()))
+    body = run_object(task.run, "created")  # as an async canvas submission is answered
     if mode == "run_with_task_id":
         body["task_id"] = task.id
     return body
@@ -95,7 +95,7 @@ def _plan_task(state: EmulatorState, items: list[Any], index: int, listed: bool)
         raise BadRequest(f"application {app_id!r} not found", f"{where}promptApplicationId", status=404)
     raw, given = item.get("rawInput") or {}, item.get("inputContent") or {}
     # The OpenAPI page puts variables in rawInput, the older "Create a Task" page in inputContent.
-    source = "rawInput" if "variables" in raw else "inputContent"
+    source = "inputContent" if "variables" in given and "variables" not in raw else "rawInput"
     content = raw if source == "rawInput" else given
     variables = content.get("variables") or {}
     messages = raw.get("messages", given.get("messages")) or []
