@@ -131,6 +131,8 @@ class Stats:
     tasks_approved: int = 0
     approvals_revoked: int = 0
     review_actions: Counter[str] = field(default_factory=Counter)  # approve, edit, revoke, fail, cancel
+    # An auto-review callable that raised: "<task id>: <error>" (the task is left as it was)
+    review_step_errors: list[str] = field(default_factory=list)
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -427,6 +429,8 @@ class EmulatorState:
 
     def _count_reviews(self, task: Task, seen: int) -> None:
         for event in task.events[seen:]:
+            if event["event"] == "review step failed":
+                self.stats.review_step_errors.append(f"{task.id}: {event['error']}")
             action = _EVENT_ACTIONS.get(event["event"])
             if action is None:
                 continue

@@ -9,6 +9,7 @@ Nothing here reads the clock itself: ``EmulatorState`` passes ``now`` (a monoton
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,8 +97,8 @@ class ReviewStep:
         if unknown:
             raise ValueError(f"unknown review step field(s): {sorted(unknown)}")
         after = spec.get("after", 0.0)
-        if isinstance(after, bool) or not isinstance(after, (int, float)) or after < 0:
-            raise ValueError("a review step's 'after' must be a number of seconds >= 0")
+        if isinstance(after, bool) or not isinstance(after, (int, float)) or not math.isfinite(after) or after < 0:
+            raise ValueError("a review step's 'after' must be a finite number of seconds >= 0")
         action = spec.get("action", "approve")
         if not callable(action) and action not in REVIEW_ACTIONS:
             raise ValueError(f"a review step's action must be one of {', '.join(REVIEW_ACTIONS)} or a callable")
@@ -206,20 +207,25 @@ class Task:
     def _apply_step(self, step: ReviewStep, at: float) -> None:
         action: Any = step.action
         output, reason, by = step.output, step.reason, step.by
-        if callable(action):
-            decided = action(self.to_api())
-            if decided is None:
-                return
-            if isinstance(decided, Mapping):
-                output, reason, by = decided.get("output", output), decided.get("reason", reason), decided.get("by", by)
-                decided = decided.get("action")
-            action = decided
-        if callable(output):
-            output = output(self.to_api())
+        try:
+            if callable(action):
+                decided = action(self.to_api())
+                if decided is None:
+                    return
+                if isinstance(decided, Mapping):
+                    output = decided.get("output", output)
+                    reason, by = decided.get("reason", reason), decided.get("by", by)
+                    decided = decided.get("action")
+                action = decided
+            if callable(output):
+                output = output(self.to_api())
+        except Exception as exc:  # noqa: BLE001 - a test's own callable: recorded, the task left as it is
+            self._event(at, "review step failed", error=f"{type(exc).__name__}: {exc}")
+            return
         try:
             self.review(action, at, output=output, reason=reason, by=by)
         except TaskError as exc:
-            self._event(at, "review step skipped", action=action, reason=exc.message)
+            self._event(at, "review step skipped", action=str(action), reason=exc.message)
 
     # ------------------------------------------------------------------- review
 
@@ -276,13 +282,13 @@ class Task:
         edits: list[tuple[str, Any]] = []
         content = deep_merge(self.output.get("content"), fragment, "", edits)
         self.output = {**self.output, "content": content}
-        metadata = dict(self.metadata or {})
-        edited = list(metadata.get("editedFields") or [])
-        edited_at = iso(self.wall(at))
-        edited += [{"path": path or "(content)", "author": by, "editedAt": edited_at, "previousValue": previous}
-                   for path, previous in edits]
-        metadata["editedFields"] = edited
-        self.metadata = metadata
+        if edits:
+            metadata = dict(self.metadata or {})
+            edited_at = iso(self.wall(at))
+            metadata["editedFields"] = [*(metadata.get("editedFields") or []), *(
+                {"path": path or "(content)", "author": by, "editedAt": edited_at, "previousValue": previous}
+                for path, previous in edits)]
+            self.metadata = metadata
         self._touch(at)
         self._event(at, "output edited", by=by, paths=[path or "(content)" for path, _ in edits])
 

@@ -556,14 +556,27 @@ def test_a_decision_callback_and_skipped_steps(emu: TelaEmulator) -> None:
     assert task["status"] == "validating" and task["_emulator"]["events"][-1]["event"] == "review step skipped"
 
 
+def test_a_decision_that_raises_leaves_the_task_and_says_so(emu: TelaEmulator) -> None:
+    def decide(task: dict[str, Any]) -> Any:
+        raise KeyError("reviewer bug")
+
+    TelaReviewer(emu).decide("app-review", decide)
+    task = emu.task(submit(emu).json()["id"])
+    assert task["status"] == "validating"
+    assert task["_emulator"]["events"][-1] == {**task["_emulator"]["events"][-1], "event": "review step failed",
+                                               "error": "KeyError: 'reviewer bug'"}
+    assert emu.stats()["review_step_errors"] == [f"{task['id']}: KeyError: 'reviewer bug'"]
+
+
 @pytest.mark.parametrize("rule", [
-    {"app-review": {"after": -1}}, {"app-review": {"action": "bless"}}, {"app-review": {"action": "edit"}},
+    {"app-review": {"after": -1}}, {"app-review": {"after": float("nan")}}, {"app-review": {"after": True}}, {"app-review": {"action": "bless"}}, {"app-review": {"action": "edit"}},
     {"app-review": {"after": 0, "colour": "red"}}, {"app-review": "approve"}, ["approve"],
 ])
 def test_bad_review_rules_are_refused(tela_emulator: TelaEmulator, rule: Any) -> None:
     with pytest.raises(ValueError):
         tela_emulator.configure(auto_review=rule)
-    answer = requests.post(tela_emulator.url + "/_emulator/config", json={"auto_review": rule}, timeout=5)
+    body = json.dumps({"auto_review": rule})  # NaN written as Python's json writes it
+    answer = requests.post(tela_emulator.url + "/_emulator/config", data=body, timeout=5)
     assert answer.status_code == 400
     assert tela_emulator.configure()["auto_review"] == {}
 
