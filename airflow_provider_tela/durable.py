@@ -22,11 +22,18 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
+
+from airflow_provider_tela.errors import TelaDurableStateError
 
 RECORD_KEY = "tela_run"
 VARIABLE_PREFIX = "tela_run_state__"
 SCHEMA_VERSION = 1
+
+# "async": a run submitted and polled; "stream": its id came from a stream, and a 404 for it proves
+# nothing; "task": a Workstation task; "batch": the record names a batch's state folder.
+Mode = Literal["async", "stream", "task", "batch"]
+Action = Literal["submit", "reattach", "ambiguous"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +43,7 @@ class RunRecord:
     # and its DAG run's start (a DAG run deleted and created again under the same id starts anew).
     epoch: str
     run_id: str | None = None  # None: the request was (about to be) sent, its answer is unknown
-    mode: str = "async"  # "stream": the id came from a stream, and a 404 for it proves nothing
+    mode: Mode = "async"
     try_number: int | None = None
     written_at: str = ""
     version: int = SCHEMA_VERSION
@@ -48,10 +55,13 @@ class RunRecord:
     def from_json(cls, data: Any) -> RunRecord | None:
         if not isinstance(data, dict) or not isinstance(data.get("fingerprint"), str):
             return None
+        mode = data.get("mode", "async")
+        if mode not in get_args(Mode):
+            return None  # written by a newer release: not understood, so not acted on
         try:
             return cls(
                 fingerprint=data["fingerprint"], epoch=str(data.get("epoch", "")),
-                run_id=data.get("run_id") or None, mode=str(data.get("mode", "async")),
+                run_id=data.get("run_id") or None, mode=mode,
                 try_number=data.get("try_number"), written_at=str(data.get("written_at", "")),
             )
         except (TypeError, ValueError):
@@ -60,7 +70,7 @@ class RunRecord:
 
 @dataclass(frozen=True)
 class Decision:
-    action: str  # "submit", "reattach" or "ambiguous"
+    action: Action
     reason: str
     record: RunRecord | None = None
 
@@ -99,18 +109,39 @@ def fingerprint(conn_id: str, payload: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-class _Store(Protocol):
+class Store(Protocol):
+    """Where a task instance's record lives. ``keeps_finished``: the record stays once the run ended
+    (Airflow 3.3's task state store goes with the DAG run); ``remembers``: a later try can read it."""
+
     keeps_finished: bool
+    remembers: bool
 
     def load(self) -> Any: ...
     def save(self, value: dict[str, Any]) -> None: ...
     def delete(self) -> None: ...
 
 
+class NoStore:
+    """``durable=False``: nothing is recorded, nothing is found."""
+
+    keeps_finished = False
+    remembers = False
+
+    def load(self) -> Any:
+        return None
+
+    def save(self, value: dict[str, Any]) -> None:
+        return None
+
+    def delete(self) -> None:
+        return None
+
+
 class _TaskStateStore:
     """Airflow 3.3+: the task instance's own state store."""
 
     keeps_finished = True
+    remembers = True
 
     def __init__(self, accessor: Any) -> None:
         self.accessor = accessor
@@ -132,6 +163,7 @@ class _VariableStore:
     """Below Airflow 3.3: an Airflow Variable per task instance (the metadata database every worker sees)."""
 
     keeps_finished = False
+    remembers = True
 
     def __init__(self, dag_id: str, task_id: str, run_id: str, map_index: int) -> None:
         identity = "\x00".join([dag_id, task_id, run_id, str(map_index)])
@@ -159,7 +191,9 @@ class _VariableStore:
         Variable.delete(self.key)
 
 
-def _store_for(context: Any) -> _Store:
+def store_for(context: Any, durable: bool = True) -> Store:
+    if not durable:
+        return NoStore()
     accessor = context.get("task_state_store")
     if accessor is not None:
         return _TaskStateStore(accessor)
@@ -171,7 +205,7 @@ def _store_for(context: Any) -> _Store:
 class DurableRun:
     """The record of one task instance's run, read once per try and written as the try goes."""
 
-    def __init__(self, store: _Store, fingerprint: str, epoch: str, try_number: int | None) -> None:
+    def __init__(self, store: Store, fingerprint: str, epoch: str, try_number: int | None) -> None:
         self.store = store
         self.fingerprint = fingerprint
         self.epoch = epoch
@@ -179,22 +213,31 @@ class DurableRun:
         self.decision = decide(RunRecord.from_json(store.load()), fingerprint, epoch)
 
     @classmethod
-    def open(cls, context: Any, fingerprint: str) -> DurableRun:
+    def open(cls, context: Any, fingerprint: str, *, durable: bool = True) -> DurableRun:
         ti = context["ti"]
-        return cls(_store_for(context), fingerprint, epoch_of(context), getattr(ti, "try_number", None))
+        return cls(store_for(context, durable), fingerprint, epoch_of(context), getattr(ti, "try_number", None))
 
-    def _write(self, run_id: str | None, mode: str) -> None:
+    def _write(self, run_id: str | None, mode: Mode) -> RunRecord:
         record = RunRecord(
             fingerprint=self.fingerprint, epoch=self.epoch, run_id=run_id, mode=mode, try_number=self.try_number,
             written_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
         self.store.save(record.to_json())
+        return record
 
-    def intent(self, mode: str = "async") -> None:
-        """Before the request that creates a run is sent."""
-        self._write(None, mode)
+    def intent(self, mode: Mode = "async") -> None:
+        """Before the request that creates a run is sent. Read back before anything is sent: a store
+        that refused the write without raising (the Task SDK's Variable.set on Airflow 3.0 to 3.2 only
+        logs a failure) must stop the submission, or a retry after a crash would pay again."""
+        written = self._write(None, mode)
+        if self.store.remembers and RunRecord.from_json(self.store.load()) != written:
+            raise TelaDurableStateError(
+                "The durable record of this task's submission could not be written (the store did not keep "
+                "it), so nothing was sent to Tela: a retry after a crash would not know of the run. Check the "
+                "metadata database and the task's logs; the task's retry submits once the store works."
+            )
 
-    def submitted(self, run_id: str, mode: str = "async") -> None:
+    def submitted(self, run_id: str, mode: Mode = "async") -> None:
         """As soon as the run's id is known."""
         self._write(run_id, mode)
 
@@ -203,7 +246,7 @@ class DurableRun:
         self.store.delete()
 
     def ended(self) -> None:
-        """The run reached succeeded or failed and the task took its outcome.
+        """The run reached its end and the task took its outcome.
 
         Below 3.3 the Variable is deleted so that they do not pile up (a worker killed in the
         milliseconds between this and Airflow recording the task's end would submit again on retry).
@@ -211,9 +254,14 @@ class DurableRun:
         if not self.store.keeps_finished:
             self.store.delete()
 
+    def forget(self) -> None:
+        """The run ended and its outcome was refused (e.g. its output did not fit ``output_schema``):
+        on every store the record goes, so that a retry asks for a new run instead of re-reading this one."""
+        self.store.delete()
+
     @staticmethod
-    def end_for(context: Any) -> None:
+    def end_for(context: Any, durable: bool = True) -> None:
         """``ended`` from a task resumed after deferral (no fingerprint needed to drop a record)."""
-        store = _store_for(context)
+        store = store_for(context, durable)
         if not store.keeps_finished:
             store.delete()

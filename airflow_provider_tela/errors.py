@@ -166,6 +166,10 @@ class TelaRunFailedError(TelaError):
         self.reason = reason
 
 
+class TelaWatchedRunFailedError(TelaRunFailedError, _Fatal):
+    """A run the task only waits for (``TelaRunSensor``) failed: no retry of the task can change that."""
+
+
 class TelaTimeoutError(TelaError):
     """A run did not reach a final status within the time allowed."""
 
@@ -179,6 +183,11 @@ class TelaTimeoutError(TelaError):
         self.run_id = run_id
         self.waited_seconds = waited_seconds
         self.last_status = last_status
+
+
+class TelaDurableStateError(TelaError):
+    """The durable record of a submission could not be written (or read back), so nothing was sent:
+    the task's retry submits once the store works."""
 
 
 class TelaBatchStateError(TelaError):
@@ -211,7 +220,7 @@ _BY_NAME: dict[str, type[TelaError]] = {
         TelaError, TelaConfigError, TelaConnectionError, TelaTLSError, TelaRunMayExistError,
         TelaAmbiguousRunError, TelaBadResponseError, TelaAPIError, TelaClientError, TelaBadRequestError,
         TelaAuthenticationError, TelaPermissionError, TelaNotFoundError, TelaRateLimitError, TelaServerError,
-        TelaBatchStateError, TelaBatchFailedError,
+        TelaBatchStateError, TelaBatchFailedError, TelaDurableStateError,
     )
 }
 

@@ -1,8 +1,9 @@
 """Turning the variables and messages a DAG gives into what the API takes, files included.
 
-Resolution runs twice per submission: first with a placeholder for each file, so that the whole
-request is validated before a byte is uploaded; then with the real uploads, right before sending.
-A variable may hold one file or a list of them; the request model turns a list into ``{"files": [...]}``.
+A request is built once per try, each file standing in it as a slot (``FileSlots``), so that the
+whole request is validated before a byte is uploaded; right before sending, the slots are filled
+with the uploads. A variable may hold one file or a list of them; the request model turns a list
+into ``{"files": [...]}``.
 """
 
 from __future__ import annotations
@@ -15,29 +16,48 @@ from airflow_provider_tela.files import TelaFile, as_tela_file, is_file_value
 
 # Takes a file value as the DAG gave it (TelaFile, Path, ObjectStoragePath); returns the file variable.
 FileResolver = Callable[[Any], dict[str, Any]]
+SLOT_PREFIX = "tela-file:"
 
 
-def placeholder(value: Any) -> dict[str, Any]:
-    """Stands in for an upload while the request is validated."""
-    tela_file = as_tela_file(value)
-    return tela_file.to_variable(f"https://upload.pending/{tela_file.display_name}")
-
-
-def identity(value: Any) -> dict[str, Any]:
-    """Stands in for an upload in a request's fingerprint: names the file, never reads it.
-
-    A retry must recognise its earlier submission even when a local file is gone by then.
+class FileSlots:
+    """The files of one request. While the request is built and validated (once per try), each file
+    stands in it as ``tela-file:<digest>``: a name for the file, never its content, which is what the
+    request's fingerprint binds (a retry must recognise its earlier submission even when a local file
+    is gone by then). ``upload`` checks every file, then uploads each and puts the URL Tela downloads
+    it from in its place.
     """
-    import hashlib
-    import json
 
-    tela_file = as_tela_file(value)
-    described = tela_file.serialize()
-    if isinstance(tela_file.source, bytes):
-        described["source"] = {"sha256": hashlib.sha256(tela_file.source).hexdigest()}
-    described["conn_id"] = described.get("conn_id") or getattr(value, "conn_id", None)
-    digest = hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()
-    return tela_file.to_variable(f"tela-file:{digest}")
+    def __init__(self) -> None:
+        self.files: dict[str, TelaFile] = {}
+
+    def __call__(self, value: Any) -> dict[str, Any]:
+        import hashlib
+        import json
+
+        tela_file = as_tela_file(value)
+        described = tela_file.serialize()
+        if isinstance(tela_file.source, bytes):
+            described["source"] = {"sha256": hashlib.sha256(tela_file.source).hexdigest()}
+        described["conn_id"] = described.get("conn_id") or getattr(value, "conn_id", None)
+        slot = SLOT_PREFIX + hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()
+        self.files[slot] = tela_file
+        return tela_file.to_variable(slot)
+
+    def upload(self, request: Any, upload: Callable[[TelaFile, int | None], dict[str, Any]]) -> Any:
+        """Fill ``request``'s file slots (in place): every file is checked (missing, empty, unreadable)
+        before the first is uploaded, so that nothing is uploaded when one is wrong."""
+        from airflow_provider_tela.models import FileContent, FileListVariable, FileVariable
+
+        sizes = {slot: tela_file.size() for slot, tela_file in self.files.items()}
+        urls = {slot: upload(tela_file, sizes[slot])["file_url"] for slot, tela_file in self.files.items()}
+        found: list[Any] = []
+        for value in request.variables.values():
+            found += value.files if isinstance(value, FileListVariable) else [value]
+        found += [message.content for message in request.messages or []]
+        for item in found:
+            if isinstance(item, (FileVariable, FileContent)) and item.file_url in urls:
+                item.file_url = urls[item.file_url]
+        return request
 
 
 def _members(value: Any) -> list[Any]:
@@ -52,22 +72,6 @@ def files_in(variables: Mapping[str, Any] | None, messages: list[Any] | None) ->
         if isinstance(message, Mapping) and is_file_value(message.get("content")):
             found.append(message["content"])
     return found
-
-
-CheckedFiles = dict[int, tuple[TelaFile, Any]]
-
-
-def check_files(variables: Mapping[str, Any] | None, messages: list[Any] | None) -> CheckedFiles:
-    """Fail on a missing, empty or unreadable file before anything is submitted.
-
-    Returns each file with its size, keyed by the id of the value the DAG gave, so that the upload
-    does not ask the storage for the size a second time.
-    """
-    checked: CheckedFiles = {}
-    for value in files_in(variables, messages):
-        tela_file = as_tela_file(value)
-        checked[id(value)] = (tela_file, tela_file.size())
-    return checked
 
 
 def resolve_variables(variables: Mapping[str, Any] | None, resolve: FileResolver) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import IO, Any
 from urllib.parse import quote, urlsplit
 
+from airflow_provider_tela._ids import plain_id
 from airflow_provider_tela.errors import TelaConfigError
 from airflow_provider_tela.models import CompletionRequest
 
@@ -44,12 +45,16 @@ def _path_segment(value: str, name: str) -> str:
     return quote(value.strip(), safe="")
 
 
+def _id_segment(value: str, name: str) -> str:
+    return quote(plain_id(value, name), safe="")
+
+
 def completion(request: CompletionRequest) -> ApiCall:
     return ApiCall("POST", COMPLETIONS_PATH, json=request.to_payload(), creates_run=True, stream=request.stream)
 
 
 def run_status(run_id: str) -> ApiCall:
-    return ApiCall("GET", f"{COMPLETIONS_PATH}/{_path_segment(run_id, 'run_id')}")
+    return ApiCall("GET", f"{COMPLETIONS_PATH}/{_id_segment(run_id, 'run_id')}")
 
 
 @lru_cache(maxsize=65536)

@@ -85,8 +85,9 @@ def complete(request: CompletionRequest) -> Endpoint[ChatCompletion]:
 
 
 def _same_run(run_id: str, run: Any) -> Any:
-    """An answer about another run (a stale answer read off a reused connection) is no answer."""
-    if run.id != run_id:
+    """An answer about another run (a stale answer read off a reused connection) is no answer.
+    (``run_id`` is plain already: ``calls`` refused any other before sending.)"""
+    if run.id.strip() != run_id.strip():
         raise detached(TelaBadResponseError(
             f"Tela's answer to a status check of run {run_id} describes run {run.id!r}; it is ignored."
         ))

@@ -17,12 +17,14 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ValidationError
 
 from airflow_provider_tela._http.settings import KEY_FIELD
+from airflow_provider_tela._ids import plain_id
 from airflow_provider_tela.errors import (
     TelaAPIError,
     TelaAuthenticationError,
     TelaBadRequestError,
     TelaBadResponseError,
     TelaClientError,
+    TelaConfigError,
     TelaNotFoundError,
     TelaPermissionError,
     TelaRateLimitError,
@@ -191,10 +193,11 @@ def decode_model(call: ApiCall, model: type[M], body: bytes, secrets: tuple[str,
 def readable_run_id(data: Any) -> str | None:
     """The run id in an answer that is otherwise unusable, if one can be read."""
     if isinstance(data, dict):
-        run_id = data.get("id")
-        # an id with a secret scrubbed out of it (an echoed key, now "***") names no run
-        if isinstance(run_id, str) and run_id.strip() and len(run_id) <= 200 and "***" not in run_id:
-            return run_id.strip()
+        try:
+            # (an id with a secret scrubbed out of it, an echoed key now "***", is not plain: it names no run)
+            return plain_id(data.get("id"))
+        except TelaConfigError:
+            return None
     return None
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -59,18 +59,59 @@ class Failure(Enum):
     DEADLINE = "deadline reached"  # the time allowed for the request (or its wait) ran out mid-request
 
 
+# The one home of every retry rule: the transports, the waits and the batch engine all take their
+# backoff, jitter and Retry-After from here.
+BACKOFF_BASE = 0.5
+BACKOFF_MAX = 30.0
+# A Retry-After longer than this is not waited for in full (a year would stall a wait to its deadline).
+RETRY_AFTER_MAX = 300.0
+
+
+def jittered(ceiling: float, rng: Callable[[], float] = random.random) -> float:
+    """Equal jitter: between half the ceiling and the ceiling, so that many clients do not retry in step."""
+    return ceiling / 2 + rng() * ceiling / 2
+
+
+def honour_retry_after(delay: float, retry_after: float | None, cap: float = RETRY_AFTER_MAX) -> float:
+    """The wait before the next attempt: the backoff's ``delay``, or longer if Tela asked (Retry-After,
+    capped). Never shorter: a server answering ``Retry-After: 0`` forever must not get a busy loop."""
+    return delay if retry_after is None else max(delay, min(float(retry_after), cap))
+
+
+@dataclass
+class Backoff:
+    """Capped exponential backoff with equal jitter, one step per failed attempt. The ceiling is kept
+    as a capped float (never ``2 ** n``), so any number of steps can be taken."""
+
+    first: float = BACKOFF_BASE
+    ceiling: float = BACKOFF_MAX
+    rng: Callable[[], float] = random.random
+    _next: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._next = min(self.first, self.ceiling)
+
+    def delay(self, retry_after: float | None = None, cap: float = RETRY_AFTER_MAX) -> float:
+        ceiling, self._next = self._next, min(self._next * 2, self.ceiling)
+        return honour_retry_after(jittered(ceiling, self.rng), retry_after, cap)
+
+    def reset(self) -> None:
+        self._next = min(self.first, self.ceiling)
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     max_retries: int = 3
-    backoff_base: float = 0.5
-    backoff_max: float = 30.0
-    retry_after_max: float = 300.0
+    backoff_base: float = BACKOFF_BASE
+    backoff_max: float = BACKOFF_MAX
+    retry_after_max: float = RETRY_AFTER_MAX
 
     def backoff(self, retry_number: int) -> float:
-        """Capped exponential backoff with equal jitter, so that many clients do not retry in step."""
-        ceiling = self.backoff_base * 2.0 ** min(retry_number, 30)
-        ceiling = min(self.backoff_max, ceiling)
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        """The delay before retry ``retry_number`` (0 first) of a caller without a ``Backoff`` of its own."""
+        return jittered(min(self.backoff_max, self.backoff_base * 2.0 ** min(retry_number, 30)))
+
+    def steps(self) -> Backoff:
+        return Backoff(self.backoff_base, self.backoff_max)
 
     def attempts(
         self, call: ApiCall, secrets: tuple[str, ...], deadline: Deadline = NEVER, *, retries: bool = True
@@ -95,15 +136,14 @@ class Attempts:
     deadline: Deadline = NEVER
     max_retries: int = 3
     retries_done: int = field(default=0)
+    _backoff: Backoff | None = None
 
     def _retry_or(self, error: TelaError, retry_after: float | None = None) -> Outcome:
         if self.retries_done >= self.max_retries:
             return Outcome(error=error)
-        delay = (
-            min(retry_after, self.policy.retry_after_max)
-            if retry_after is not None
-            else self.policy.backoff(self.retries_done)
-        )
+        if self._backoff is None:
+            self._backoff = self.policy.steps()
+        delay = self._backoff.delay(retry_after, self.policy.retry_after_max)
         left = self.deadline.remaining()
         if left is not None and delay >= left:
             return Outcome(error=error)  # waiting would pass the deadline: give the error now

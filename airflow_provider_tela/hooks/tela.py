@@ -37,8 +37,7 @@ from airflow_provider_tela.errors import (
 from airflow_provider_tela.files import TelaFile
 from airflow_provider_tela.inputs import (
     FileResolver,
-    check_files,
-    placeholder,
+    FileSlots,
     resolve_messages,
     resolve_variables,
     variable_kind,
@@ -63,14 +62,15 @@ def build_request(
     messages: list[Any] | None = None,
     override: dict[str, Any] | Any | None = None,
     *,
-    resolve_file: FileResolver = placeholder,
+    resolve_file: FileResolver | None = None,
     **flags: Any,
 ) -> CompletionRequest:
     """Validate the arguments of a completion, raising TelaConfigError before anything is sent.
 
-    Files are turned into file variables by ``resolve_file``: a placeholder by default (validation
-    only, no I/O), an identity (for a fingerprint), or a real upload.
+    Files stand in the request as slots (``inputs.FileSlots``: named, never read); pass the
+    ``FileSlots`` to upload them into it afterwards.
     """
+    resolve_file = resolve_file or FileSlots()
     return CompletionRequest.build(
         canvas_id=canvas_id, application_id=application_id,
         variables=resolve_variables(variables, resolve_file), messages=resolve_messages(messages, resolve_file),
@@ -204,20 +204,18 @@ class TelaHook(BaseHook):
         override: dict[str, Any] | None = None,
         **flags: Any,
     ) -> CompletionRequest:
-        """Validate everything, check every file, then upload the files and build the request.
+        """Build and validate the request, check every file, then upload the files into it.
 
         Nothing is uploaded when any part of the request is wrong.
         """
-        build_request(canvas_id, application_id, variables, messages, override, **flags)
-        checked = check_files(variables, messages)
+        slots = FileSlots()
+        request = build_request(canvas_id, application_id, variables, messages, override, resolve_file=slots,
+                                **flags)
+        return self.upload_files(request, slots)
 
-        def upload_checked(value: Any) -> dict[str, Any]:
-            tela_file, size = checked[id(value)]
-            return self.upload_file(tela_file, size=size)
-
-        return build_request(
-            canvas_id, application_id, variables, messages, override, resolve_file=upload_checked, **flags
-        )
+    def upload_files(self, request: CompletionRequest, slots: FileSlots) -> CompletionRequest:
+        """Fill a built request's file slots with uploads (every file checked before the first upload)."""
+        return slots.upload(request, lambda tela_file, size: self.upload_file(tela_file, size=size))
 
     # --- completions and runs -------------------------------------------------------------------
 

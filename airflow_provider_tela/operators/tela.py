@@ -7,12 +7,10 @@ hook, the HTTP clients and the pydantic models are imported when the task runs.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import PurePath
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
@@ -21,15 +19,12 @@ from airflow_provider_tela.errors import TelaConfigError
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_provider_tela.durable import DurableRun
+    from airflow_provider_tela._submission import Ask, Submission
     from airflow_provider_tela.hooks.tela import TelaHook
-    from airflow_provider_tela.models import CanvasRun
 
-# A streamed answer is logged as it grows, at most this often, not once per token.
-STREAM_LOG_INTERVAL = 2.0
-# The deferral's own timeout, past the trigger's deadline: it fails the task if the trigger is lost.
-DEFER_BACKSTOP_MARGIN = 120.0
-ON_AMBIGUOUS = ("fail", "resubmit")
+# What a task does when a request that creates a run got no usable answer (both operators alike).
+OnAmbiguous = Literal["fail", "resubmit"]
+ON_AMBIGUOUS: tuple[OnAmbiguous, ...] = get_args(OnAmbiguous)
 
 
 def check_target(canvas_id: Any, application_id: Any) -> None:
@@ -123,7 +118,7 @@ class TelaCompletionOperator(BaseOperator):
         poll_interval: float = 10.0,
         timeout: float = 3600.0,
         durable: bool = True,
-        on_ambiguous: str = "fail",
+        on_ambiguous: OnAmbiguous = "fail",
         output_schema: Any = None,
         validate_variables: bool = False,
         stream: bool = False,
@@ -177,283 +172,92 @@ class TelaCompletionOperator(BaseOperator):
 
         return TelaHook(self.tela_conn_id)
 
-    def _request_args(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    def ask(self) -> Ask:
+        """What this task asks of Tela, from its rendered fields."""
+        from airflow_provider_tela._submission import Ask
         from airflow_provider_tela.inputs import output_schema_override
 
-        override = output_schema_override(self.output_schema, self.override)
-        if self.stream:
-            flags: dict[str, Any] = {"stream": True}
-        elif self.webhook_url:
-            flags = {"webhook_url": self.webhook_url}
-        else:
-            flags = {"async": True}
-        if self.extra_body:
-            flags["extra_body"] = self.extra_body
-        return (self.canvas_id, self.application_id, self.variables, self.messages, override), flags
+        return Ask(self.canvas_id, self.application_id, self.variables, self.messages,
+                   output_schema_override(self.output_schema, self.override), self.webhook_url, self.extra_body,
+                   self.stream)
 
     def validate_inputs(self) -> None:
         """What a submission checks before anything is sent: the rendered fields, then every file.
 
-        ``execute`` runs the first part on every try and the file checks only when it submits, so
-        that a retry re-attaching to its run never needs local files that may be gone.
+        ``execute`` checks the fields on every try and the files only when it submits, so that a retry
+        re-attaching to its run never needs local files that may be gone.
         """
-        from airflow_provider_tela.hooks.tela import build_request
-        from airflow_provider_tela.inputs import check_files
+        from airflow_provider_tela.inputs import FileSlots
 
-        args, flags = self._request_args()
-        build_request(*args, **flags)
-        check_files(self.variables, self.messages)
+        slots = FileSlots()
+        self.ask().build(slots)
+        for tela_file in slots.files.values():
+            tela_file.size()
+
+    def _open(self, context: Context) -> Submission:
+        from airflow_provider_tela._results import output_check
+        from airflow_provider_tela._submission import Submission
+
+        return Submission(context, self.ask(), conn_id=self.tela_conn_id, durable=self.durable,
+                          on_ambiguous=self.on_ambiguous, log=self.log, output_check=output_check(self.output_schema))
 
     # --- one try ----------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
-        from airflow_provider_tela.hooks.tela import build_request
-
-        args, flags = self._request_args()
-        build_request(*args, **flags)  # the parse-time rules on the rendered values; no I/O yet
-        durable = self._open_durable(context, args, flags) if self.durable else None
-        run = self._reattach(context, durable) if durable is not None else None
-        if run is None:
-            if self.stream:
-                return self._stream(context, durable)
-            run = self._submit(context, durable)
-        if not self.wait_for_completion:
-            if durable is not None:
-                durable.ended()  # the task's outcome is the id: nothing left to re-attach to
-            return run.id
-        if run.status == "succeeded":
-            return self._finish(context, run.id, run.usage, run.content, durable)
-        if self.deferrable:
-            self._defer(run.id)
-        with self._ending(durable):
-            finished = self.hook.wait_for_run(run.id, poll_interval=self.poll_interval, timeout=self.timeout,
-                                              first_poll_in=1.0)
-        return self._finish(context, finished.id, finished.usage, finished.content, durable)
-
-    @contextmanager
-    def _withdrawing(self, durable: DurableRun | None) -> Iterator[None]:
-        """A submission that failed for sure (refused, unreachable: any error but "may exist") created
-        no run: its intent is withdrawn, so that the retry submits instead of reporting an ambiguity."""
-        from airflow_provider_tela.errors import TelaError, TelaRunFailedError, TelaRunMayExistError
-
-        try:
-            yield
-        except TelaRunMayExistError:
-            raise
-        except TelaRunFailedError:
-            raise
-        except TelaError:
-            if durable is not None:
-                durable.withdraw()
-            raise
-
-    @contextmanager
-    def _ending(self, durable: DurableRun | None) -> Iterator[None]:
-        """A run that failed ends its record too: the retry submits a new run either way."""
-        from airflow_provider_tela.errors import TelaRunFailedError
-
-        try:
-            yield
-        except TelaRunFailedError:
-            if durable is not None:
-                durable.ended()
-            raise
-
-    def _open_durable(self, context: Context, args: tuple[Any, ...], flags: dict[str, Any]) -> DurableRun:
-        from airflow_provider_tela.durable import DurableRun, fingerprint
-        from airflow_provider_tela.hooks.tela import build_request
-        from airflow_provider_tela.inputs import identity
-
-        request = build_request(*args, resolve_file=identity, **flags)
-        return DurableRun.open(context, fingerprint(self.tela_conn_id, request.to_payload()))
-
-    def _reattach(self, context: Context, durable: DurableRun) -> CanvasRun | None:
-        """The run an earlier try of this task instance submitted, if it is still worth having."""
-        from airflow_provider_tela.durable import Decision
-        from airflow_provider_tela.errors import TelaAmbiguousRunError, TelaNotFoundError
-
-        decision = durable.decision
-        if decision.action == "submit":
-            if decision.record is not None:
-                self.log.info("Not re-attaching to the recorded Tela submission: %s.", decision.reason)
-            return None
-        record = decision.record
-        assert record is not None
-        if decision.action == "reattach":
-            try:
-                run = self.hook.get_run(str(record.run_id))
-            except TelaNotFoundError:
-                if record.mode != "stream":
-                    self.log.warning(
-                        "Tela run %s from an earlier try no longer exists; submitting afresh", record.run_id
-                    )
-                    return None
-                # a streamed run's id may not be a pollable run id: its fate is unknown
-                decision = Decision("ambiguous", f"run {record.run_id} (streamed) cannot be looked up", record)
-            else:
-                self._announce(context, run.id)
-                if run.status == "failed":
-                    self.log.warning("Tela run %s from an earlier try failed (%s); submitting afresh",
-                                     run.id, run.failure_reason())
-                    return None
-                self.log.info("Re-attaching to Tela run %s submitted by try %s (status %s)",
-                              run.id, record.try_number, run.status)
-                return run
-        where = f"try {record.try_number}" if record.try_number else "an earlier try"
-        message = (
-            f"{where} of this task sent a request that creates a Tela run at {record.written_at or 'an unknown time'} "
-            f"and did not learn its answer ({decision.reason}): the run may exist and be paid for. Look for it "
-            "in the canvas's runs in Tela. To submit again, clear the task (a clear asks for a new run) or set "
-            'on_ambiguous="resubmit".'
-        )
-        if self.on_ambiguous == "fail":
-            raise TelaAmbiguousRunError(message, run_id=record.run_id)
-        self.log.warning("%s Resubmitting, as on_ambiguous='resubmit' asks.", message)
-        return None
-
-    def _prepare(self) -> Any:
-        """Validate against the canvas, check and upload files, build the request: submission only,
-        so that a re-attaching retry never needs the (maybe gone) local files."""
-        args, flags = self._request_args()
-        if self.validate_variables:
-            self.hook.check_canvas_variables(str(self.canvas_id), self.variables)
-        return self.hook.prepare_request(*args, **flags)
-
-    def _submit(self, context: Context, durable: DurableRun | None) -> CanvasRun:
         from airflow_provider_tela._http.deadline import Deadline
-        from airflow_provider_tela.errors import TelaRunMayExistError
+        from airflow_provider_tela._submission import failing
 
-        request = self._prepare()
-        if durable is not None:
-            durable.intent()
-        error: TelaRunMayExistError | None = None
-        with self._withdrawing(durable):
-            try:
-                run = self.hook.submit_request(request, deadline=Deadline.after(self.timeout))
-            except TelaRunMayExistError as exc:
-                error = exc
-        if error is not None:
-            raise self._ambiguous(context, durable, error)
-        if durable is not None:
-            durable.submitted(run.id)
-        self._announce(context, run.id)
-        return run
-
-    def _ambiguous(self, context: Context, durable: DurableRun | None, error: Any, mode: str = "async") -> Exception:
-        """The error a try ends with when its submission's fate is unknown."""
-        from airflow_provider_tela.errors import TelaAmbiguousRunError, detached
-
-        if error.run_id:
-            if durable is not None:
-                durable.submitted(error.run_id, mode=mode)
-            self._announce(context, error.run_id)
-            if durable is not None:
-                return detached(error)  # a retry re-attaches to the recorded run
-        if self.on_ambiguous == "fail":
-            return detached(TelaAmbiguousRunError(
-                f"{error} The task fails without retrying (on_ambiguous='fail'); clear it to submit again.",
-                run_id=error.run_id, status_code=error.status_code,
-            ))
-        return detached(error)
+        with failing(context, self.durable):
+            submission = self._open(context)
+            run = submission.reconnect(self.hook)
+            if run is None:
+                deadline = Deadline.after(self.timeout)
+                if self.stream:
+                    run_id, content = submission.stream_job(self.hook, deadline=deadline,
+                                                            validate_variables=self.validate_variables)
+                    usage = submission.stream_usage(self.hook, run_id, deadline)
+                    return submission.get_job_result(run_id, usage, content, self._write)
+                run = submission.submit_job(self.hook, deadline=deadline, validate_variables=self.validate_variables)
+            if not self.wait_for_completion:
+                submission.record.ended()  # the task's outcome is the id: nothing left to re-attach to
+                return run.id
+            if run.status != "succeeded":
+                if self.deferrable:
+                    self._defer(run.id)
+                run = submission.poll_until_complete(self.hook, run.id, poll_interval=self.poll_interval,
+                                                     timeout=self.timeout)
+            return submission.get_job_result(run.id, run.usage, run.content, self._write)
 
     def _defer(self, run_id: str) -> None:
-        from airflow_provider_tela.triggers.tela import TelaRunTrigger
+        from airflow_provider_tela.triggers.tela import TelaRunTrigger, backstop
 
         self.defer(
             trigger=TelaRunTrigger(
                 run_id=run_id, tela_conn_id=self.tela_conn_id, poll_interval=self.poll_interval,
                 end_time=time.time() + self.timeout, first_poll_in=1.0,
             ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout + max(DEFER_BACKSTOP_MARGIN, 2 * self.poll_interval)),
+            method_name="execute_complete", timeout=backstop(self.timeout, self.poll_interval),
         )
 
-    def _announce(self, context: Context, run_id: str) -> None:
-        """Push the run id to XCom once per try, whichever way this try came to know it."""
-        from airflow_provider_tela._results import push_run_id
+    def _write(self, result: Any) -> Any:
+        """With ``output_path``, the content goes to a file and the task returns the file's URI."""
+        if not self.output_path:
+            return result
+        from airflow_provider_tela._storage import write_json_output
 
-        if getattr(self, "_announced", None) != run_id:
-            push_run_id(context, run_id, self.log)
-            self._announced = run_id
-
-    def _finish(self, context: Context, run_id: str, usage: dict[str, Any], content: Any,
-                durable: DurableRun | None) -> Any:
-        from airflow_provider_tela._results import finish, output_check
-
-        result = finish(context, run_id, usage, content, self.log, output_check(self.output_schema))
-        if self.output_path:
-            from airflow_provider_tela._storage import write_json_output
-
-            result = write_json_output(self.output_path, result)
-            self.log.info("Tela run %s: content written to %s", run_id, result)
-        if durable is not None:
-            durable.ended()
-        return result
-
-    # --- streaming ------------------------------------------------------------------------------------
-
-    def _stream(self, context: Context, durable: DurableRun | None) -> Any:
-        from airflow_provider_tela._http.deadline import Deadline
-        from airflow_provider_tela.errors import TelaRunMayExistError
-
-        request = self._prepare()
-        if durable is not None:
-            durable.intent(mode="stream")
-        deadline = Deadline.after(self.timeout)
-        pieces: list[str] = []
-        final = None
-        run_id = ""
-        last_log = time.monotonic()
-        error: TelaRunMayExistError | None = None
-        try:
-            with self._ending(durable), self._withdrawing(durable):
-                for chunk in self.hook.stream_request(request, deadline=deadline):
-                    if chunk.id and not run_id:
-                        run_id = chunk.id
-                        if durable is not None:
-                            durable.submitted(run_id, mode="stream")
-                        self._announce(context, run_id)
-                    pieces.append(chunk.text)
-                    final = chunk.final_message or final
-                    if time.monotonic() - last_log >= STREAM_LOG_INTERVAL:
-                        last_log = time.monotonic()
-                        text = "".join(pieces)
-                        self.log.info("Tela stream: %d characters so far: ...%s", len(text), text[-200:])
-        except TelaRunMayExistError as exc:
-            error = exc
-        if error is not None:
-            raise self._ambiguous(context, durable, error, mode="stream")
-        content = final.content if final is not None and final.content is not None else {"text": "".join(pieces)}
-        return self._finish(context, run_id, self._stream_usage(run_id, deadline), content, durable)
-
-    def _stream_usage(self, run_id: str, deadline: Any) -> dict[str, Any]:
-        """A stream carries no usage: ask Tela for the run once the stream is over (it may need a
-        moment to record the end of the run)."""
-        from airflow_provider_tela.errors import TelaError
-
-        if not run_id:
-            return {}
-        try:
-            return self.hook.wait_for_run(run_id, poll_interval=1.0, timeout=deadline.bound(30.0)).usage
-        except TelaError as exc:
-            self.log.warning("Usage of streamed run %s could not be fetched (%s); XCom usage is empty", run_id, exc)
-            return {}
+        uri = write_json_output(self.output_path, result)
+        self.log.info("Tela run content written to %s", uri)
+        return uri
 
     # --- after deferral ---------------------------------------------------------------------------
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Resume after the trigger's event: the run's content, or the error the task fails with."""
         from airflow_provider_tela._results import event_result
-        from airflow_provider_tela.durable import DurableRun
-        from airflow_provider_tela.errors import TelaRunFailedError
+        from airflow_provider_tela._submission import failing
 
-        try:
-            run_id, usage, content = event_result(event, lambda: self.hook, self.timeout)
-        except TelaRunFailedError:
-            if self.durable:
-                DurableRun.end_for(context)
-            raise
-        result = self._finish(context, run_id, usage, content, None)
-        if self.durable:
-            DurableRun.end_for(context)
-        return result
+        with failing(context, self.durable):
+            submission = self._open(context)  # (the record it reads is only ended here)
+            with submission.ending():
+                run_id, usage, content = event_result(event, lambda: self.hook, self.timeout)
+            return submission.get_job_result(run_id, usage, content, self._write)

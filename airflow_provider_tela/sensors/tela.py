@@ -3,34 +3,63 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import BaseSensorOperator, PokeReturnValue, conf
+from airflow.providers.common.compat.sdk import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+)
 
 from airflow_provider_tela.errors import TelaConfigError
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
+    from airflow_provider_tela._wait import RunWait, SensorSchedule
     from airflow_provider_tela.hooks.tela import TelaHook
 
-# The deferral's own timeout, past the trigger's deadline: it fails the task if the trigger is lost.
-DEFER_BACKSTOP_MARGIN = 120.0
+
+def sensor_outcome(error: Exception, *, soft_fail: bool, never_fail: bool) -> BaseException:
+    """What a sensor's try ends with, whatever its mode, when waiting for the run raised ``error``.
+
+    The one policy of every mode (poke, reschedule, deferrable before and after deferral), as
+    ``BaseSensorOperator`` applies it in poke mode: a timeout, or an error no retry can fix (the run
+    failed, is unknown to Tela, the key was refused), skips the task with ``soft_fail`` (or
+    ``never_fail``); any other error skips it with ``never_fail`` only, else fails the try (retried).
+    """
+    from airflow_provider_tela.errors import TelaTimeoutError
+
+    if isinstance(error, AirflowSkipException):
+        return error
+    if isinstance(error, TelaTimeoutError):
+        error = AirflowSensorTimeout(str(error))
+    final = isinstance(error, (AirflowFailException, AirflowSensorTimeout))
+    if (final and soft_fail) or never_fail:
+        return AirflowSkipException(f"Skipping ({'soft_fail' if soft_fail else 'never_fail'}): {error}")
+    return error
 
 
 class TelaRunSensor(BaseSensorOperator):
     """Succeed when the Tela run ``run_id`` succeeded, returning its output content.
 
-    Fails with the API's reason when the run failed. Works in ``poke`` and ``reschedule`` modes, or
-    deferred to the triggerer with ``deferrable=True`` (after one check in the worker, so that a run
-    already over needs no trigger); ``timeout`` and ``soft_fail`` behave as for every sensor. A
-    status check that fails transiently (throttled, 5xx, unreachable) or finds a status this provider
-    does not know counts as "not yet".
+    Fails with the API's reason when the run failed (``TelaWatchedRunFailedError``, without retrying:
+    a retry cannot change it).
+    Works in ``poke`` and ``reschedule`` modes, or deferred to the triggerer with ``deferrable=True``
+    (after one check in the worker, so that a run already over needs no trigger). Every mode checks
+    on one schedule (``poke_interval``, ``exponential_backoff``, ``max_wait``) and ends through one
+    outcome policy (``timeout``, ``soft_fail`` and ``never_fail`` as for every sensor). A status
+    check that fails transiently (throttled, 5xx, unreachable), gets an answer that cannot be read
+    (each is logged), or finds a status this provider does not know counts as "not yet", in every mode.
 
-    :param run_id: the run to wait for (templated), e.g. ``"{{ ti.xcom_pull('submit', key='run_id') }}"``.
+    :param run_id: the run to wait for (templated), e.g. ``"{{ ti.xcom_pull('submit', key='run_id') }}"``;
+        surrounding whitespace is removed, anything but a plain id is refused before any request.
     :param tela_conn_id: the Tela connection, ``tela_default`` by default.
     :param deferrable: wait in the triggerer; default from ``[operators] default_deferrable``.
     """
@@ -52,7 +81,7 @@ class TelaRunSensor(BaseSensorOperator):
         self.run_id = run_id
         self.tela_conn_id = tela_conn_id
         self.deferrable = deferrable
-        self._unknown_logged: set[str] = set()  # statuses already warned about, once each
+        self._wait: RunWait | None = None  # poke mode: one machine judges every poke of this try
 
     @cached_property
     def hook(self) -> TelaHook:
@@ -60,59 +89,102 @@ class TelaRunSensor(BaseSensorOperator):
 
         return TelaHook(self.tela_conn_id)
 
-    def execute(self, context: Context) -> Any:
-        if not self.deferrable:
-            return super().execute(context)
-        checked = self.poke(context)
-        if isinstance(checked, PokeReturnValue) and checked.is_done:
-            return checked.xcom_value
-        from airflow_provider_tela.triggers.tela import TelaRunTrigger
+    def schedule(self, started_at: Any = None) -> SensorSchedule:
+        from airflow_provider_tela._wait import SensorSchedule
 
+        max_wait = getattr(self, "max_wait", None)
+        return SensorSchedule(
+            float(self.poke_interval), bool(getattr(self, "exponential_backoff", False)),
+            max_wait.total_seconds() if max_wait is not None else None,
+            f"{self.dag_id}#{self.task_id}#{started_at if started_at is not None else ''}",
+        )
+
+    def _get_next_poke_interval(self, started_at: Any, run_duration: Any, poke_count: int) -> float:
+        """Poke and reschedule modes take the same schedule as the trigger."""
+        schedule = self.schedule(started_at)
+        if self.reschedule:  # each reschedule is a new try: count the pokes the time elapsed held
+            elapsed, poke_count, spent = run_duration(), 0, 0.0
+            while spent <= elapsed:
+                poke_count += 1
+                spent += schedule.after(poke_count)
+        return max(0.0, min(float(self.timeout) - run_duration(), schedule.after(poke_count)))
+
+    @contextmanager
+    def _outcomes(self) -> Iterator[None]:
+        error = None
+        try:
+            yield
+        except Exception as exc:  # (a deferral is a BaseException: it is no outcome)
+            error = sensor_outcome(exc, soft_fail=self.soft_fail, never_fail=getattr(self, "never_fail", False))
+            if error is exc:
+                raise
+        if error is not None:
+            raise error
+
+    def execute(self, context: Context) -> Any:
+        from airflow_provider_tela._ids import plain_id
+
+        with self._outcomes():
+            self.run_id = plain_id(self.run_id)
+            if not self.deferrable:
+                return super().execute(context)
+            checked = self.poke(context)
+            if isinstance(checked, PokeReturnValue) and checked.is_done:
+                return checked.xcom_value
+            self._defer()
+        return None
+
+    def _defer(self) -> None:
+        from airflow_provider_tela.triggers.tela import TelaRunTrigger, backstop
+
+        schedule = self.schedule(time.time())
         self.defer(
             trigger=TelaRunTrigger(
                 run_id=self.run_id, tela_conn_id=self.tela_conn_id, poll_interval=self.poke_interval,
-                end_time=time.time() + self.timeout, first_poll_in=self.poke_interval,
+                end_time=time.time() + self.timeout, first_poll_in=schedule.after(1), schedule=schedule.to_json(),
+                patient=True,
             ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout + max(DEFER_BACKSTOP_MARGIN, 2 * self.poke_interval)),
+            method_name="execute_complete", timeout=backstop(self.timeout, self.poke_interval),
         )
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
-        """One status check, sent once: the sensor's own schedule is the retry loop."""
-        from airflow_provider_tela._results import finish
-        from airflow_provider_tela._wait import unknown_status_note
-        from airflow_provider_tela.errors import TelaBadResponseError, TelaError, TelaRunFailedError
-        from airflow_provider_tela.models import RunStatus
+        """One status check, sent once, judged by the same wait machine as the trigger's (statuses,
+        unknown statuses, bad answers in a row, errors); the sensor's own schedule is the retry loop."""
+        from airflow_provider_tela._wait import Finished, RunWait
+        from airflow_provider_tela.errors import TelaError
 
+        if self._wait is None:
+            self._wait = RunWait(self.run_id, poll_interval=float(self.poke_interval), deadline=None, first_poll_at=0,
+                                 max_bad_answers=None)
         try:
-            run = self.hook.get_run(self.run_id, retries=False)
+            outcome: Any = self.hook.poll_run(self.run_id)
         except TelaError as exc:
-            if exc.transient or isinstance(exc, TelaBadResponseError):
-                self.log.warning("Tela run %s: status check failed, will check again: %s", self.run_id, exc)
-                return False
-            raise
-        self.log.info("Tela run %s is %s", self.run_id, run.status)
-        if run.status == RunStatus.FAILED:
-            raise TelaRunFailedError(run.id, run.failure_reason())
-        if run.status != RunStatus.SUCCEEDED:
-            note = unknown_status_note(self.run_id, run.status, self._unknown_logged)
-            if note is not None:
-                self.log.warning(note)
+            outcome = exc
+        now = time.monotonic()
+        self._wait.report(outcome, now, self.log)
+        step = self._wait.next(now)
+        if not isinstance(step, Finished):
             return False
-        return PokeReturnValue(is_done=True, xcom_value=finish(context, run.id, run.usage, run.content, self.log))
+        return PokeReturnValue(is_done=True, xcom_value=self._result(context, step))
+
+    def _result(self, context: Context, finished: Any) -> Any:
+        from airflow_provider_tela._results import finish
+        from airflow_provider_tela.errors import TelaWatchedRunFailedError
+
+        if finished.outcome == "succeeded":
+            run = finished.run
+            return finish(context, run.id, run.usage, run.content, self.log)
+        if finished.outcome == "failed":
+            raise TelaWatchedRunFailedError(finished.run.id, finished.run.failure_reason())
+        raise finished.error
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
-        from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException
-
         from airflow_provider_tela._results import event_result, finish
-        from airflow_provider_tela.errors import TelaTimeoutError
+        from airflow_provider_tela.errors import TelaRunFailedError, TelaWatchedRunFailedError
 
-        error = None
-        try:
-            run_id, usage, content = event_result(event, lambda: self.hook, self.timeout)
-        except TelaTimeoutError as exc:
-            # the same outcome as a poking sensor's timeout, so that soft_fail skips instead of failing
-            error = AirflowSkipException(str(exc)) if self.soft_fail else AirflowSensorTimeout(str(exc))
-        if error is not None:
-            raise error
-        return finish(context, run_id, usage, content, self.log)
+        with self._outcomes():
+            try:
+                run_id, usage, content = event_result(event, lambda: self.hook, self.timeout)
+            except TelaRunFailedError as exc:
+                raise TelaWatchedRunFailedError(exc.run_id, exc.reason) from None
+            return finish(context, run_id, usage, content, self.log)

@@ -7,16 +7,29 @@ import importlib
 import json
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 # Event payloads are stored in the metadata database: big outputs are fetched by the task instead.
 MAX_INLINE_CONTENT_BYTES = 64 * 1024
+# The deferral's own timeout, past the trigger's deadline: it fails the task if the trigger is lost.
+DEFER_BACKSTOP_MARGIN = 120.0
+
+
+def backstop(timeout: float, poll_interval: float) -> timedelta:
+    """The ``timeout`` a task defers with to a trigger whose own deadline is ``timeout`` from now."""
+    return timedelta(seconds=timeout + max(DEFER_BACKSTOP_MARGIN, 2 * poll_interval))
 
 
 class TelaRunTrigger(BaseTrigger):
     """Poll a run until it succeeded or failed, or until ``end_time`` (a Unix timestamp) passed.
+
+    ``schedule`` (a sensor's: ``poke_interval``, ``exponential_backoff``, ``max_wait``, ``seed``) spaces
+    the checks as the sensor's other modes do; without it they back off from ``first_poll_in`` to
+    ``poll_interval``. ``patient``: an answer that cannot be read is "not yet" however many come (a
+    sensor's rule, the same in its every mode), not an error after five in a row.
 
     Its kwargs hold only the run id, the connection id and timing: the triggerer resolves the
     connection itself, so the API key never lands in the trigger table. The wait is the same state
@@ -37,25 +50,33 @@ class TelaRunTrigger(BaseTrigger):
         poll_interval: float = 10.0,
         end_time: float | None = None,
         first_poll_in: float = 0.0,
+        schedule: dict[str, Any] | None = None,
+        patient: bool = False,
     ) -> None:
+        from airflow_provider_tela._ids import plain_id
+
         super().__init__()
-        self.run_id = run_id
+        self.run_id = plain_id(run_id)
         self.tela_conn_id = tela_conn_id
         self.poll_interval = float(poll_interval)
         self.end_time = end_time
         self.first_poll_in = float(first_poll_in)
+        self.schedule = schedule
+        self.patient = patient
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            "airflow_provider_tela.triggers.tela.TelaRunTrigger",
-            {
-                "run_id": self.run_id,
-                "tela_conn_id": self.tela_conn_id,
-                "poll_interval": self.poll_interval,
-                "end_time": self.end_time,
-                "first_poll_in": self.first_poll_in,
-            },
-        )
+        kwargs: dict[str, Any] = {
+            "run_id": self.run_id,
+            "tela_conn_id": self.tela_conn_id,
+            "poll_interval": self.poll_interval,
+            "end_time": self.end_time,
+            "first_poll_in": self.first_poll_in,
+        }
+        if self.schedule:
+            kwargs["schedule"] = self.schedule
+        if self.patient:
+            kwargs["patient"] = True
+        return "airflow_provider_tela.triggers.tela.TelaRunTrigger", kwargs
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         # Imported in a thread: DAG files stay light, and the first import (aiohttp, the models)
@@ -68,12 +89,14 @@ class TelaRunTrigger(BaseTrigger):
     async def _wait(self, hook: Any) -> dict[str, Any]:
         """Drive the wait to its end; return the one event to yield."""
         from airflow_provider_tela._http.deadline import Deadline
-        from airflow_provider_tela._wait import RunWait, adrive
+        from airflow_provider_tela._wait import MAX_BAD_ANSWERS, RunWait, SensorSchedule, adrive
         from airflow_provider_tela.errors import TelaError, error_to_event
 
         now = time.time()
         wait = RunWait(self.run_id, poll_interval=self.poll_interval, deadline=self.end_time,
-                       first_poll_at=now + self.first_poll_in)
+                       first_poll_at=now + self.first_poll_in,
+                       schedule=SensorSchedule(**self.schedule) if self.schedule else None,
+                       max_bad_answers=None if self.patient else MAX_BAD_ANSWERS)
         try:
             finished = await adrive(
                 wait, lambda budget: hook.poll_run(self.run_id, deadline=Deadline.after(budget)),

@@ -36,5 +36,36 @@ class RecordedCompletion(_Recording, TelaCompletionOperator):
     pass
 
 
+class AfterSubmit(TelaCompletionOperator):
+    """Calls ``after_submit(context, run)`` as soon as the submission's POST answered (a test's crash or
+    change of the world there), and ``after_announce(context, run_id)`` once a run id is known."""
+
+    def after_submit(self, context: Any, run: Any) -> None:
+        return None
+
+    def after_announce(self, context: Any, run_id: str) -> None:
+        return None
+
+    def _open(self, context: Any) -> Any:
+        submission = super()._open(context)
+        submit_job, announce = submission.submit_job, submission.announce
+
+        def submitted(*args: Any, **kwargs: Any) -> Any:
+            run = submit_job(*args, **kwargs)
+            self.after_submit(context, run)
+            return run
+
+        def announced(run_id: str) -> None:
+            announce(run_id)
+            self.after_announce(context, run_id)
+
+        submission.submit_job, submission.announce = submitted, announced  # type: ignore[method-assign]
+        return submission
+
+
+class RecordedAfterSubmit(_Recording, AfterSubmit):
+    pass
+
+
 class RecordedBatch(_Recording, TelaBatchOperator):
     pass

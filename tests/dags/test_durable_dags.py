@@ -9,7 +9,8 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
-from recording import FAILURES
+from pydantic import BaseModel, field_validator
+from recording import FAILURES, AfterSubmit, RecordedAfterSubmit
 from recording import RecordedCompletion as Recorded
 from test_operator_dags import CrashAfterSubmit
 
@@ -156,13 +157,11 @@ def test_a_retry_reattaches_when_the_uploaded_file_is_gone(tela_env, tmp_path):
     document = tmp_path / "gone.pdf"
     document.write_bytes(b"%PDF uploaded once")
 
-    class CrashAndLoseFile(TelaCompletionOperator):
-        def _submit(self, context, durable):
-            run = super()._submit(context, durable)
+    class CrashAndLoseFile(AfterSubmit):
+        def after_submit(self, context, run):
             if context["ti"].try_number == 1:
                 document.unlink()  # another worker picks the retry up; tmp was cleaned
                 raise SystemExit("worker lost after submit (simulated crash)")
-            return run
 
     with DAG("t_file_gone", schedule=None, start_date=START) as dag:
         CrashAndLoseFile(task_id="canvas", canvas_id="canvas-file", variables={"document": document},
@@ -177,9 +176,8 @@ def test_a_retry_reattaches_when_the_uploaded_file_is_gone(tela_env, tmp_path):
 
 
 def test_stream_mode_reports_usage_and_reattaches_after_a_crash(tela_env):
-    class CrashMidStream(TelaCompletionOperator):
-        def _announce(self, context, run_id):
-            super()._announce(context, run_id)
+    class CrashMidStream(AfterSubmit):
+        def after_announce(self, context, run_id):
             if context["ti"].try_number == 1:
                 raise SystemExit("worker lost mid-stream (simulated crash)")
 
@@ -239,11 +237,9 @@ def test_task_tela_annotated_dict_keeps_one_output_and_the_provider_xcoms(tela_e
 
 @pytest.mark.parametrize("deferrable", [True, False], ids=["deferred", "in-worker"])
 def test_a_key_refused_while_waiting_fails_at_once_as_authentication_error(tela_env, deferrable):
-    class KeyRevokedAfterSubmit(Recorded):
-        def _submit(self, context, durable):
-            run = super()._submit(context, durable)
+    class KeyRevokedAfterSubmit(RecordedAfterSubmit):
+        def after_submit(self, context, run):
             tela_env.configure(api_key="a-new-key-the-connection-does-not-have")
-            return run
 
     tela_env.configure(run_latency=5)
     with DAG(f"t_key_revoked_{deferrable}", schedule=None, start_date=START) as dag:
@@ -356,7 +352,44 @@ def test_no_durable_record_is_left_behind_once_runs_ended(tela_env):
             TelaCompletionOperator(task_id=name, canvas_id="canvas-echo", variables={"document": "d"},
                                    poll_interval=0.5, **more)
         TelaCompletionOperator(task_id="failing", canvas_id="canvas-fail", poll_interval=0.5)
+        for name, more in [("bad_output", {}), ("bad_output_deferred", {"deferrable": True})]:
+            # the run succeeds, its output does not fit output_schema: the task fails, its record ends too
+            TelaCompletionOperator(task_id=name, canvas_id="canvas-echo", variables={"document": "d"},
+                                   output_schema=Verdict, poll_interval=0.5, **more)
     dag_run = run_dag(dag)
     assert task_states(dag_run) == {"worker": "success", "deferred": "success", "fire_and_forget": "success",
-                                    "failing": "failed"}
-    assert records() - before == set() and tela_env.stats()["runs_created"] == 4
+                                    "failing": "failed", "bad_output": "failed", "bad_output_deferred": "failed"}
+    assert records() - before == set() and tela_env.stats()["runs_created"] == 6
+
+
+class Verdict(BaseModel):
+    """An output check no answer passes (the emulator fills the JSON schema; the validator is not in it)."""
+
+    agree: bool
+
+    @field_validator("agree")
+    @classmethod
+    def _never(cls, value: bool) -> bool:
+        raise ValueError("not the verdict this test expects")
+
+
+@pytest.mark.parametrize("refusal", ["silent", "raises"])
+def test_an_intent_the_store_does_not_keep_stops_the_submission(tela_env, monkeypatch, refusal):
+    """Airflow 3.0-3.2's Task SDK Variable.set logs a failure instead of raising it: a POST sent after an
+    intent that was not kept would be paid again by the retry after a crash. Nothing is sent."""
+    from airflow_provider_tela import durable
+    from airflow_provider_tela.errors import TelaDurableStateError
+
+    def refuse(self, value):
+        if refusal == "raises":
+            raise RuntimeError("the metadata database refused the write")
+
+    for store in (durable._VariableStore, durable._TaskStateStore):
+        monkeypatch.setattr(store, "save", refuse)
+    with DAG(f"t_intent_refused_{refusal}", schedule=None, start_date=START) as dag:
+        Recorded(task_id="canvas", canvas_id="canvas-echo", variables={"document": "d"}, poll_interval=0.5)
+    assert task_states(run_dag(dag)) == {"canvas": "failed"}
+    assert tela_env.stats()["completions_posted"] == 0
+    if refusal == "silent":
+        assert isinstance(FAILURES["canvas"], TelaDurableStateError)
+        assert "nothing was sent to Tela" in str(FAILURES["canvas"])

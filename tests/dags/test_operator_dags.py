@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from recording import AfterSubmit
 
 from airflow_provider_tela.operators.tela import TelaCompletionOperator
 from airflow_provider_tela.sensors.tela import TelaRunSensor
@@ -137,14 +138,12 @@ def test_mapped_over_many_variables(tela_env):
     assert tela_env.stats()["runs_created"] == len(documents)
 
 
-class CrashAfterSubmit(TelaCompletionOperator):
+class CrashAfterSubmit(AfterSubmit):
     """The first try dies right after submitting, as a worker killed by OOM would (the retry is real)."""
 
-    def _submit(self, context, durable):
-        run = super()._submit(context, durable)
+    def after_submit(self, context, run):
         if context["ti"].try_number == 1:
             raise SystemExit("worker lost after submit (simulated crash)")
-        return run
 
 
 @pytest.mark.parametrize("deferrable", [True, False], ids=["deferred", "in-worker"])

@@ -59,11 +59,11 @@ def test_extra_body_is_templated_and_sent(tela_env):
     with DAG("t_wire_extra_body", schedule=None, start_date=START) as dag:
         TelaCompletionOperator(
             task_id="canvas", canvas_id="canvas-echo", variables={"document": "d"},
-            extra_body={"label": "{{ dag.dag_id }}", "long_response": True}, deferrable=True, poll_interval=0.5,
+            extra_body={"note": "{{ dag.dag_id }}", "long_response": True}, deferrable=True, poll_interval=0.5,
         )
     assert task_states(run_dag(dag)) == {"canvas": "success"}
     [run] = tela_env.runs()
-    assert run["extra_fields"] == {"label": "t_wire_extra_body", "long_response": True}
+    assert run["extra_fields"] == {"note": "t_wire_extra_body", "long_response": True}
 
 
 def test_an_async_reply_with_only_an_id_is_a_run_to_wait_for(tela_env):

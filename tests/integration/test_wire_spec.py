@@ -109,10 +109,10 @@ def test_a_request_without_override_type_would_have_been_caught(hook, tela_env):
 
 def test_extra_body_reaches_tela(hook, tela_env):
     request = hook.prepare_request(canvas_id="canvas-echo", variables={"document": "d"},
-                                   extra_body={"long_response": True, "label": "nightly"}, **{"async": True})
+                                   extra_body={"long_response": True, "note": "nightly"}, **{"async": True})
     run = hook.submit_request(request)
     [seen] = tela_env.runs()
-    assert seen["id"] == run.id and seen["extra_fields"] == {"long_response": True, "label": "nightly"}
+    assert seen["id"] == run.id and seen["extra_fields"] == {"long_response": True, "note": "nightly"}
 
 
 @pytest.mark.parametrize("style", ["camel", "both"])

@@ -19,6 +19,8 @@ PAYLOAD = {"canvas_id": "c", "variables": {"document": "d"}}
 
 
 class MemoryStore:
+    remembers = True
+
     def __init__(self, keeps_finished: bool) -> None:
         self.keeps_finished = keeps_finished
         self.value: dict[str, Any] | None = None

@@ -135,10 +135,22 @@ def test_a_stream_with_a_final_message_but_no_done_is_complete(final):
     decoder.close()
 
 
-def test_run_id_is_checked_and_quoted():
-    with pytest.raises(TelaConfigError, match="run_id"):
-        calls.get_run("  ")
-    assert calls.get_run("a/b").path == "/v2/chat/completions/a%2Fb"
+@pytest.mark.parametrize("bad", ["", "  ", "\n", ".", "..", " .. ", "a/b", "../runs", "run 1", "run?x=1", "run#1",
+                                 "r%2F1", "run\x00", "r\u00e9", "x" * 201, None, 5])
+def test_an_id_that_is_not_plain_is_refused_before_any_request(bad):
+    with pytest.raises(TelaConfigError, match="run_id must be a Tela id"):
+        calls.get_run(bad)
+
+
+@pytest.mark.parametrize("given", ["run-1\n", " run-1", "\trun-1\r\n", "run-1"])
+def test_surrounding_whitespace_is_removed_where_an_id_enters(given):
+    from airflow_provider_tela._http import endpoints
+    from airflow_provider_tela._ids import plain_id
+
+    assert plain_id(given) == "run-1"
+    assert calls.get_run(given).path == "/v2/chat/completions/run-1"
+    # the answer about run-1 is the answer to the check of the id as it was given
+    assert endpoints.poll_run(given).parse(b'{"id": "run-1", "status": "succeeded"}', ()).id == "run-1"
 
 
 def test_polls_validate_only_what_an_active_run_needs():

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from airflow_provider_tela import TelaFile
 from airflow_provider_tela._http.responses import validate
 from airflow_provider_tela.errors import TelaConfigError
-from airflow_provider_tela.inputs import files_in, output_schema_override, placeholder, resolve_variables, variable_kind
+from airflow_provider_tela.inputs import FileSlots, files_in, output_schema_override, resolve_variables, variable_kind
 from airflow_provider_tela.models import (
     MANAGED_FIELDS,
     CanvasRun,
@@ -147,9 +147,12 @@ def test_a_list_of_files_in_the_input_layer(tmp_path: Path) -> None:
     url, on_disk = TelaFile("https://x/a.pdf", {"range": [0, 1]}), local
     variables = {"docs": [url, on_disk], "note": "text"}
     assert files_in(variables, None) == [url, on_disk]
-    resolved = resolve_variables(variables, placeholder)
-    assert resolved["docs"] == [{"file_url": "https://upload.pending/a.pdf", "options": {"range": [0, 1]}},
-                                {"file_url": "https://upload.pending/scan.pdf"}]
+    slots = FileSlots()
+    resolved = resolve_variables(variables, slots)
+    first, second = resolved["docs"]
+    assert first["options"] == {"range": [0, 1]} and "options" not in second
+    assert [slots.files[first["file_url"]], slots.files[second["file_url"]]] == [url, TelaFile(on_disk)]
+    assert resolve_variables(variables, FileSlots()) == resolved  # a slot names its file, the same each time
     sent = payload(variables=resolved)["variables"]
     assert sent["docs"] == {"files": resolved["docs"]} and sent["note"] == "text"
     assert variable_kind([url]) == variable_kind({"files": []}) == "file" and variable_kind("x") == "text"

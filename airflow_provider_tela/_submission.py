@@ -1,0 +1,277 @@
+"""One submission's life, whatever the way the task waits for it.
+
+    submission = Submission.open(context, ask, ...)  # the request built and checked once; the record read
+    run = submission.reconnect(hook)                  # the run an earlier try submitted, if worth having
+    run = run or submission.submit_job(hook)          # intent, POST, then the run's id (or a withdrawal)
+    run = submission.poll_until_complete(hook, run)   # (or the operator defers, and resumes below)
+    return submission.get_job_result(run)             # output checked, XComs pushed, record ended
+
+The steps are named after Airflow 3.3's ``ResumableJobMixin`` where they mean the same. Every change of
+the task's durable record is made here, and every error outcome of a step is turned into one of them
+in one place (``_sending``, ``_ending``, ``failing``): a request that surely created no run withdraws
+its intent; one whose fate is unknown keeps it (``on_ambiguous`` decides what the retry does); a run
+that ended ends its record; a run whose output was refused is forgotten, so that a retry asks anew.
+``durable=False`` opens the same record on a store that keeps nothing (``durable.NoStore``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from airflow_provider_tela import _results
+from airflow_provider_tela._http.deadline import Deadline
+from airflow_provider_tela._results import OutputCheck
+from airflow_provider_tela.durable import Decision, DurableRun, Mode, fingerprint
+from airflow_provider_tela.errors import (
+    TelaAmbiguousRunError,
+    TelaError,
+    TelaNotFoundError,
+    TelaRunFailedError,
+    TelaRunMayExistError,
+    detached,
+)
+from airflow_provider_tela.hooks.tela import TelaHook, build_request
+from airflow_provider_tela.inputs import FileSlots
+from airflow_provider_tela.models import CanvasRun, CompletionRequest, RunStatus
+from airflow_provider_tela.operators.tela import OnAmbiguous
+
+# A streamed answer is logged as it grows, at most this often, not once per token.
+STREAM_LOG_INTERVAL = 2.0
+
+Reconnect = Literal["wait", "submit", "ambiguous"]
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What a task asks of Tela, as rendered: the completion's fields and how it is sent."""
+
+    canvas_id: str | None = None
+    application_id: str | None = None
+    variables: Mapping[str, Any] | None = None
+    messages: list[Any] | None = None
+    override: Mapping[str, Any] | None = None
+    webhook_url: str | None = None
+    extra_body: Mapping[str, Any] | None = None
+    stream: bool = False
+
+    @property
+    def mode(self) -> Mode:
+        return "stream" if self.stream else "async"
+
+    def build(self, slots: FileSlots) -> CompletionRequest:
+        """The request, validated (a TelaConfigError names each bad field); files stand in it as slots."""
+        if self.stream:
+            flags: dict[str, Any] = {"stream": True}
+        elif self.webhook_url:
+            flags = {"webhook_url": self.webhook_url}
+        else:
+            flags = {"async": True}
+        if self.extra_body:
+            flags["extra_body"] = dict(self.extra_body)
+        return build_request(self.canvas_id, self.application_id, dict(self.variables or {}) or None,
+                             self.messages, dict(self.override) if self.override is not None else None,
+                             resolve_file=slots, **flags)
+
+
+def reconnect_action(decision: Decision, found: CanvasRun | None) -> tuple[Reconnect, str]:
+    """What a try does with what its record names, once the recorded run was looked up (``found`` is
+    None when Tela answered 404). Pure: the whole re-attach decision, tested without I/O."""
+    record = decision.record
+    if decision.action != "reattach" or record is None:
+        return ("ambiguous" if decision.action == "ambiguous" else "submit"), decision.reason
+    if found is None:
+        if record.mode == "stream":  # a streamed run's id may not be a pollable run id: its fate is unknown
+            return "ambiguous", f"run {record.run_id} (streamed) cannot be looked up"
+        return "submit", f"Tela run {record.run_id} from an earlier try no longer exists"
+    if found.status == RunStatus.FAILED:
+        return "submit", f"Tela run {found.id} from an earlier try failed ({found.failure_reason()})"
+    return "wait", f"re-attaching to Tela run {found.id} submitted by try {record.try_number} (status {found.status})"
+
+
+class Submission:
+    """The life of one task instance's run, for one try."""
+
+    def __init__(self, context: Any, ask: Ask, *, conn_id: str, durable: bool, on_ambiguous: OnAmbiguous,
+                 log: Any, output_check: OutputCheck | None = None) -> None:
+        self.context = context
+        self.ask = ask
+        self.conn_id = conn_id
+        self.on_ambiguous = on_ambiguous
+        self.log = log
+        self.output_check = output_check
+        self.slots = FileSlots()
+        self.request = ask.build(self.slots)  # once per try: validated before any I/O
+        self.record = DurableRun.open(context, fingerprint(conn_id, self.request.to_payload()), durable=durable)
+        self._announced: str | None = None
+
+    # --- the earlier try's run ------------------------------------------------------------------------
+
+    def reconnect(self, hook: TelaHook) -> CanvasRun | None:
+        """The run an earlier try of this task instance submitted, if it is still worth having."""
+        decision = self.record.decision
+        found = None
+        if decision.action == "reattach" and decision.record is not None:
+            try:
+                found = hook.get_run(str(decision.record.run_id))
+            except TelaNotFoundError:
+                found = None
+        action, reason = reconnect_action(decision, found)
+        if action == "wait" and found is not None:
+            self.announce(found.id)
+            self.log.info("%s.", reason[0].upper() + reason[1:])
+            return found
+        if action == "submit":
+            if decision.record is not None:
+                self.log.warning("Not re-attaching to the recorded Tela submission: %s; submitting afresh.", reason)
+            return None
+        record = decision.record
+        assert record is not None
+        where = f"try {record.try_number}" if record.try_number else "an earlier try"
+        message = (
+            f"{where} of this task sent a request that creates a Tela run at {record.written_at or 'an unknown time'} "
+            f"and did not learn its answer ({reason}): the run may exist and be paid for. Look for it in the "
+            "canvas's runs in Tela. To submit again, clear the task (a clear asks for a new run) or set "
+            'on_ambiguous="resubmit".'
+        )
+        if self.on_ambiguous == "fail":
+            raise TelaAmbiguousRunError(message, run_id=record.run_id)
+        self.log.warning("%s Resubmitting, as on_ambiguous='resubmit' asks.", message)
+        return None
+
+    # --- submitting -------------------------------------------------------------------------------------
+
+    def _prepare(self, hook: TelaHook, validate_variables: bool) -> None:
+        """Only when submitting (a re-attaching retry never needs the local files, which may be gone)."""
+        if validate_variables and self.ask.canvas_id:
+            hook.check_canvas_variables(str(self.ask.canvas_id), dict(self.ask.variables or {}))
+        hook.upload_files(self.request, self.slots)
+
+    def submit_job(self, hook: TelaHook, *, deadline: Deadline, validate_variables: bool = False) -> CanvasRun:
+        """Check and upload the files, record the intent, send, record the run's id."""
+        self._prepare(hook, validate_variables)
+        self.record.intent(self.ask.mode)
+        with self._sending():
+            run = hook.submit_request(self.request, deadline=deadline)
+        self.record.submitted(run.id, self.ask.mode)
+        self.announce(run.id)
+        return run
+
+    def stream_job(self, hook: TelaHook, *, deadline: Deadline, validate_variables: bool = False
+                   ) -> tuple[str, Any]:
+        """Send with ``stream: true``, logging the answer as it grows; the run's (id, content)."""
+        self._prepare(hook, validate_variables)
+        self.record.intent("stream")
+        pieces: list[str] = []
+        final = None
+        run_id = ""
+        last_log = time.monotonic()
+        with self._sending(), self.ending():
+            for chunk in hook.stream_request(self.request, deadline=deadline):
+                if chunk.id and not run_id:
+                    run_id = chunk.id
+                    self.record.submitted(run_id, "stream")
+                    self.announce(run_id)
+                pieces.append(chunk.text)
+                final = chunk.final_message or final
+                if time.monotonic() - last_log >= STREAM_LOG_INTERVAL:
+                    last_log = time.monotonic()
+                    text = "".join(pieces)
+                    self.log.info("Tela stream: %d characters so far: ...%s", len(text), text[-200:])
+        content = final.content if final is not None and final.content is not None else {"text": "".join(pieces)}
+        return run_id, content
+
+    @contextmanager
+    def _sending(self) -> Iterator[None]:
+        """A run-creating request's error outcomes: withdrawn (surely no run), or kept as may-exist."""
+        error: TelaRunMayExistError | None = None
+        try:
+            yield
+        except TelaRunMayExistError as exc:
+            error = exc
+        except TelaRunFailedError:
+            raise  # a run that ended (a stream's error event): _ending ends it
+        except TelaError:
+            self.record.withdraw()  # refused, unreachable: no run was created, the retry submits
+            raise
+        if error is not None:
+            raise self._may_exist(error)
+
+    def _may_exist(self, error: TelaRunMayExistError) -> TelaError:
+        """The error a try ends with when its submission's fate is unknown."""
+        if error.run_id:
+            self.record.submitted(error.run_id, self.ask.mode)
+            self.announce(error.run_id)
+            if self.record.store.remembers:
+                return detached(error)  # a retry re-attaches to the recorded run
+        if self.on_ambiguous == "fail":
+            return detached(TelaAmbiguousRunError(
+                f"{error} The task fails without retrying (on_ambiguous='fail'); clear it to submit again.",
+                run_id=error.run_id, status_code=error.status_code,
+            ))
+        return detached(error)
+
+    # --- waiting and finishing -----------------------------------------------------------------------
+
+    @contextmanager
+    def ending(self) -> Iterator[None]:
+        """A run that failed ends its record: the retry submits a new run either way."""
+        try:
+            yield
+        except TelaRunFailedError:
+            self.record.ended()
+            raise
+
+    def poll_until_complete(self, hook: TelaHook, run_id: str, *, poll_interval: float, timeout: float) -> CanvasRun:
+        with self.ending():
+            return hook.wait_for_run(run_id, poll_interval=poll_interval, timeout=timeout, first_poll_in=1.0)
+
+    def stream_usage(self, hook: TelaHook, run_id: str, deadline: Deadline) -> dict[str, Any]:
+        """A stream carries no usage: ask Tela for the run once the stream is over (it may need a
+        moment to record the end of the run)."""
+        if not run_id:
+            return {}
+        try:
+            return hook.wait_for_run(run_id, poll_interval=1.0, timeout=deadline.bound(30.0)).usage
+        except TelaError as exc:
+            self.log.warning("Usage of streamed run %s could not be fetched (%s); XCom usage is empty", run_id, exc)
+            return {}
+
+    def get_job_result(self, run_id: str, usage: dict[str, Any], content: Any,
+                       write: Callable[[Any], Any] | None = None) -> Any:
+        """The run's content, checked, with its XComs; the record ends once the task took it."""
+        try:
+            result = _results.finish(self.context, run_id, usage, content, self.log, self.output_check)
+        except TelaError:
+            # the run is over and its output refused: a retry asks for a new run (never this one's again)
+            self.record.forget()
+            raise
+        if write is not None:
+            result = write(result)  # a failed write keeps the record: the retry re-attaches and writes again
+        self.record.ended()
+        return result
+
+    def announce(self, run_id: str) -> None:
+        """Push the run id to XCom once per try, whichever way this try came to know it."""
+        if self._announced != run_id:
+            _results.push_run_id(self.context, run_id, self.log)
+            self._announced = run_id
+
+
+@contextmanager
+def failing(context: Any, durable: bool) -> Iterator[None]:
+    """Around a whole try: one that fails the task for good (an error no retry can fix, or the last try)
+    ends the record, since nothing can read it again (a clear starts a new life of the task instance)."""
+    from airflow.providers.common.compat.sdk import AirflowFailException
+
+    try:
+        yield
+    except Exception as exc:  # (a deferral is a BaseException: it is no failure)
+        ti = context.get("ti")
+        last = ti is not None and getattr(ti, "try_number", 0) > getattr(ti, "max_tries", 0)
+        if isinstance(exc, AirflowFailException) or last:
+            DurableRun.end_for(context, durable)
+        raise
