@@ -19,7 +19,7 @@ COMPAT_NEWEST_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12.*/bi
 COMPAT_TESTS ?= tests/compat tests/dags
 COMPAT_PYTEST_ARGS ?= -q --timeout=300 --timeout-method=thread --continue-on-collection-errors
 
-.PHONY: venv demo test test-default lint docs bench bench-batch emulator clean test-compat compat-venvs test-compat-newest-python
+.PHONY: venv demo test test-default test-ui lint docs bench bench-batch emulator clean test-compat compat-venvs test-compat-newest-python
 # (test-compat-<version> and compat-venv-<version> are pattern rules: GNU make skips pattern rules for
 # targets marked .PHONY, so they are not listed; no file of those names is ever made.)
 
@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml
 	test -f $(STAMP) || rm -rf $(VENV)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,lint]"
+	$(BIN)/python -m pip install --quiet -e ".[test,lint,ui]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -43,8 +43,19 @@ test:
 
 # Only the whole suite on the default virtualenv (newest Airflow, Python 3.11).
 # A hung test fails with a stack dump after 15 minutes instead of blocking CI.
+# tests/ui is left out: it needs a browser, and `make test` runs it once, as `make test-ui`.
 test-default: $(STAMP)
-	$(BIN)/python -m pytest tests -q --timeout=900 --timeout-method=thread
+	$(BIN)/python -m pytest tests -q --timeout=900 --timeout-method=thread --ignore=tests/ui
+
+# Airflow's own web UI in headless Chromium (tests/ui): Debian's chromium and chromium-driver, installed
+# when missing (CI runs as root; elsewhere through sudo); the driver library is .venv's (the `ui` extra).
+test-ui: $(STAMP)
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		echo "test-ui: installing Debian's chromium and chromium-driver"; \
+		sudo=$$(test "$$(id -u)" -eq 0 || echo sudo); \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium chromium-driver; \
+	fi
+	$(BIN)/python -m pytest tests/ui -q --timeout=600 --timeout-method=thread
 
 # Both run even when the first finds something; the target fails if either did.
 lint: $(STAMP)
