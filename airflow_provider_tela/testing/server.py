@@ -42,7 +42,7 @@ from .runs import (
 )
 from .spec import check_completion_body, completion_body_validator, documented_fields
 from .state import STATE, EmulatorState
-from .task_routes import add_task_routes, completion_task_reply, refused
+from .task_routes import TOO_DEEP, add_task_routes, completion_task_reply, refused
 
 AUTH_PREFIXES = ("/v2/", "/prompt", "/project", "/task")
 REQUEST_ID_HEADER = "x-request-id"
@@ -190,7 +190,8 @@ async def _api_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 
 async def _as_api_error(handler: Handler, request: web.Request) -> web.StreamResponse:
-    """aiohttp's own refusals (a body over MAX_REQUEST_BYTES, ...) are text/plain: answer Tela's JSON."""
+    """aiohttp's own refusals (a body over MAX_REQUEST_BYTES, ...) are text/plain: answer Tela's JSON; so is
+    a body nested too deeply to read."""
     try:
         return await handler(request)
     except web.HTTPException as exc:
@@ -198,6 +199,8 @@ async def _as_api_error(handler: Handler, request: web.Request) -> web.StreamRes
             raise
         code = "payload_too_large" if exc.status == 413 else "http_error"
         return _error(exc.status, exc.text or exc.reason, code)
+    except RecursionError:  # JSON nested deeper than the parser, the schema check or a merge can follow
+        return _bad_request(TOO_DEEP)
 
 
 def _check_auth(request: web.Request, state: EmulatorState) -> web.Response | None:

@@ -19,6 +19,7 @@ from .spec import Violation, check_task_body, check_task_patch
 from .state import STATE, EmulatorState
 from .tasks import API_USER, TASK_STATUSES, Task
 
+TOO_DEEP = "request body is nested too deeply to be read"
 DEFAULT_LIMIT = 10  # the guide "Creating tasks": "default: 10, range: 1-100"
 MAX_LIMIT = 100
 ORDER_KEYS: dict[str, Callable[[Task], Any]] = {

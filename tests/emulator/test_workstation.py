@@ -309,6 +309,21 @@ def test_patch_unknown_task_and_bad_json(emu: TelaEmulator) -> None:
     assert refusal(call(emu, "PATCH", f"/task/{task_id}", data=b"{nope"))["message"] == "request body is not valid JSON"
 
 
+def test_deep_json_is_refused_not_crashed(emu: TelaEmulator) -> None:
+    task_id = submit(emu).json()["id"]
+    deep = b'{"outputContent": ' + b'{"a": ' * 100_000 + b"1" + b"}" * 100_001
+    assert refusal(call(emu, "PATCH", f"/task/{task_id}", data=deep))["code"] == "invalid_request"
+    nested: Any = 1
+    for _ in range(900):  # parses, but deeper than the merge and the schema can follow with the server's stack
+        nested = {"a": nested}
+    answer = call(emu, "PATCH", f"/task/{task_id}", data=json.dumps({"outputContent": nested}))
+    assert answer.status_code in (200, 400) and answer.headers["Content-Type"].startswith("application/json")
+    assert refusal(call(emu, "POST", "/task", data=b"[" * 100_000 + b"]" * 100_000))["code"] == "invalid_request"
+    override = b'{"canvas_id": "canvas-echo", "variables": {"document": "x"}, "override": '
+    error = refusal(call(emu, "POST", COMPLETIONS, data=override + b'{"a": ' * 100_000 + b"1" + b"}" * 100_001))
+    assert error["message"] == "request body is nested too deeply to be read"
+
+
 def test_patch_name_tags_and_output_merge(emu: TelaEmulator) -> None:
     emu.add_canvas("invoice", latency=0, content={"customer": "Acme Corp", "total": 10, "lines": [
         {"sku": "a", "qty": 1}, {"sku": "b", "qty": 2}], "notes": None})
