@@ -20,9 +20,12 @@ USAGE_KEY = "usage"
 OutputCheck = Callable[[Any], None]
 
 
-def push_run_id(context: Any, run_id: str, log: Any) -> None:
+def push_run_id(context: Any, run_id: str, log: Any, request_id: str | None = None) -> None:
     context["ti"].xcom_push(key=RUN_ID_KEY, value=run_id)
-    log.info("Tela run id: %s", run_id)
+    if request_id:
+        log.info("Tela run id: %s (Tela request id: %s)", run_id, request_id)
+    else:
+        log.info("Tela run id: %s", run_id)
 
 
 def describe_usage(usage: dict[str, Any]) -> str:

@@ -157,7 +157,7 @@ class Submission:
         with self._sending():
             run = hook.submit_request(self.request, deadline=deadline)
         self.record.submitted(run.id, self.ask.mode)
-        self.announce(run.id)
+        self.announce(run.id, run.request_id)
         return run
 
     def stream_job(self, hook: TelaHook, *, deadline: Deadline, validate_variables: bool = False
@@ -204,7 +204,7 @@ class Submission:
         """The error a try ends with when its submission's fate is unknown."""
         if error.run_id:
             self.record.submitted(error.run_id, self.ask.mode)
-            self.announce(error.run_id)
+            self.announce(error.run_id, error.request_id)
             if self.record.store.remembers:
                 return detached(error)  # a retry re-attaches to the recorded run
         if self.on_ambiguous == "fail":
@@ -254,10 +254,10 @@ class Submission:
         self.record.ended()
         return result
 
-    def announce(self, run_id: str) -> None:
+    def announce(self, run_id: str, request_id: str | None = None) -> None:
         """Push the run id to XCom once per try, whichever way this try came to know it."""
         if self._announced != run_id:
-            _results.push_run_id(self.context, run_id, self.log)
+            _results.push_run_id(self.context, run_id, self.log, request_id)
             self._announced = run_id
 
 

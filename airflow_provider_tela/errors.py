@@ -66,9 +66,23 @@ def scrub(text: str, secrets: tuple[str, ...] = ()) -> str:
 
 
 class TelaError(Exception):
-    """Base class of every error raised by airflow-provider-tela."""
+    """Base class of every error raised by airflow-provider-tela.
+
+    ``request_id``: Tela's ``x-request-id`` of the answer the error comes from, when Tela answered
+    with one (the message names it too): what Tela's support asks for.
+    """
 
     transient: ClassVar[bool] = False
+    request_id: str | None = None
+
+
+def with_request_id(error: TelaError, request_id: str | None) -> TelaError:
+    """``error``, naming the Tela request it comes from (once)."""
+    if request_id and error.request_id is None:
+        error.request_id = request_id
+        if error.args and isinstance(error.args[0], str):
+            error.args = (f"{error.args[0].rstrip()} (Tela request id: {request_id})", *error.args[1:])
+    return error
 
 
 class _Fatal(AirflowFailException):
@@ -235,6 +249,8 @@ def error_to_event(error: TelaError) -> dict[str, Any]:
     run_id = vars(error).get("run_id")
     if run_id is not None:
         event["error_run_id"] = run_id
+    if error.request_id:
+        event["request_id"] = error.request_id
     return event
 
 
@@ -243,7 +259,11 @@ def error_from_event(event: dict[str, Any]) -> TelaError:
     cls = _BY_NAME.get(str(event.get("error_type")), TelaError)
     message = str(event.get("message", "no message"))
     if issubclass(cls, TelaRunMayExistError):
-        return cls(message, run_id=event.get("error_run_id"), status_code=event.get("status_code"))
-    if issubclass(cls, TelaAPIError):
-        return cls(message, status_code=int(event.get("status_code") or 0))
-    return cls(message)
+        error: TelaError = cls(message, run_id=event.get("error_run_id"), status_code=event.get("status_code"))
+    elif issubclass(cls, TelaAPIError):
+        error = cls(message, status_code=int(event.get("status_code") or 0))
+    else:
+        error = cls(message)
+    if event.get("request_id"):
+        error.request_id = str(event["request_id"])  # (the message names it already)
+    return error

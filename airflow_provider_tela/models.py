@@ -44,6 +44,12 @@ class _Response(BaseModel):
     _essential: ClassVar[frozenset[str]] = frozenset()
 
     _unreadable: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _request_id: str | None = PrivateAttr(default=None)
+
+    @property
+    def request_id(self) -> str | None:
+        """Tela's ``x-request-id`` of the answer this was read from (set by the hook): what support asks for."""
+        return self._request_id
 
     @property
     def unreadable(self) -> dict[str, Any]:

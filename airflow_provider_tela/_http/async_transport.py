@@ -17,7 +17,7 @@ import aiohttp
 
 from airflow_provider_tela._http.calls import ApiCall
 from airflow_provider_tela._http.deadline import NEVER, Deadline
-from airflow_provider_tela._http.retry import Attempts, Failure, Outcome, RetryPolicy, StackFailure
+from airflow_provider_tela._http.retry import Attempts, Body, Failure, Outcome, RetryPolicy, StackFailure
 from airflow_provider_tela._http.settings import ClientSettings, ca_context
 from airflow_provider_tela._http.sync_transport import ERROR_BODY_BYTES, READ_CHUNK, USER_AGENT
 from airflow_provider_tela.errors import TelaError, detached
@@ -123,7 +123,7 @@ class AsyncTransport:
         self._ssl = False if cafile is None else await asyncio.to_thread(ca_context, cafile)
         return self
 
-    async def request(self, call: ApiCall, *, deadline: Deadline = NEVER, retries: bool = True) -> bytes:
+    async def request(self, call: ApiCall, *, deadline: Deadline = NEVER, retries: bool = True) -> Body:
         """Send ``call`` (to Tela's host) with retries; return the body of its answer."""
         attempts = self.policy.attempts(call, self.settings.secrets, deadline, retries=retries)
         while True:
@@ -131,7 +131,7 @@ class AsyncTransport:
             if outcome.error is not None:
                 raise detached(outcome.error)
             if outcome.retry_in is None:
-                return outcome.body or b""
+                return outcome.body if outcome.body is not None else Body(b"")
             await asyncio.sleep(outcome.retry_in)
 
     async def _attempt(self, call: ApiCall, attempts: Attempts, deadline: Deadline) -> Outcome:

@@ -30,6 +30,7 @@ from airflow_provider_tela.errors import (
     TelaTLSError,
     scrub,
     scrub_body,
+    with_request_id,
 )
 
 log = logging.getLogger("airflow_provider_tela")
@@ -121,9 +122,24 @@ class RetryPolicy:
                         max_retries=self.max_retries if retries else 0)
 
 
+class Body(bytes):
+    """An answer's body, with Tela's ``x-request-id`` of that answer (None when it had none)."""
+
+    request_id: str | None = None
+
+
+def request_id_of(headers: Mapping[str, str], secrets: tuple[str, ...]) -> str | None:
+    """Tela's ``x-request-id``, as an error or a log line may quote it (scrubbed, one short line)."""
+    value = headers.get("x-request-id")
+    if not value:
+        return None
+    text = scrub("".join(ch for ch in str(value) if ch.isprintable()), secrets)[:100].strip()
+    return text or None
+
+
 @dataclass
 class Outcome:
-    body: bytes | None = None  # the answer's body (None for a stream the caller reads itself)
+    body: Body | None = None  # the answer's body (None for a stream the caller reads itself)
     error: TelaError | None = None
     retry_in: float | None = None
 
@@ -153,15 +169,21 @@ class Attempts:
 
     def answered(self, status: int, headers: Mapping[str, str], body: bytes | None) -> Outcome:
         """Judge an HTTP answer. ``body`` is None for a streamed success the caller reads itself."""
+        request_id = request_id_of(headers, self.secrets)
         if status < 300:
+            if body is None:
+                return Outcome()
             # the one place both clients' answers pass: no parser downstream ever sees the key
-            return Outcome(body=None if body is None else scrub_body(body, self.secrets))
-        error = error_for_status(self.call, status, headers, body or b"", self.secrets)
+            answer = Body(scrub_body(body, self.secrets))
+            answer.request_id = request_id
+            return Outcome(body=answer)
+        error = with_request_id(error_for_status(self.call, status, headers, body or b"", self.secrets), request_id)
         if not isinstance(error, (TelaRateLimitError, TelaServerError)):
             return Outcome(error=error)
         if self.call.creates_run and status not in REFUSED_STATUSES:
             # A 500, 502 or 504 may come after the backend accepted the run.
-            return Outcome(error=may_exist(self.call, f"Tela answered {status}", status_code=status))
+            return Outcome(error=with_request_id(
+                may_exist(self.call, f"Tela answered {status}", status_code=status), request_id))
         return self._retry_or(error, error.retry_after)
 
     def failed(self, kind: Failure, detail: str) -> Outcome:

@@ -31,7 +31,15 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from airflow_provider_tela._http.calls import ApiCall
 from airflow_provider_tela._http.deadline import NEVER, Deadline
-from airflow_provider_tela._http.retry import Attempts, Failure, Outcome, RetryPolicy, StackFailure
+from airflow_provider_tela._http.retry import (
+    Attempts,
+    Body,
+    Failure,
+    Outcome,
+    RetryPolicy,
+    StackFailure,
+    request_id_of,
+)
 from airflow_provider_tela._http.settings import ClientSettings
 from airflow_provider_tela._http.sse import LineBuffer
 from airflow_provider_tela.errors import TelaConfigError, TelaError, detached
@@ -267,7 +275,7 @@ class SyncTransport:
 
     # --- one request ---------------------------------------------------------------------------
 
-    def request(self, call: ApiCall, *, deadline: Deadline = NEVER, retries: bool = True) -> bytes:
+    def request(self, call: ApiCall, *, deadline: Deadline = NEVER, retries: bool = True) -> Body:
         """Send ``call`` with retries; return the body of its answer."""
         attempts = self.policy.attempts(call, self.settings.secrets, deadline, retries=retries)
         while True:
@@ -275,7 +283,7 @@ class SyncTransport:
             if outcome.error is not None:
                 raise detached(outcome.error)
             if outcome.retry_in is None:
-                return outcome.body or b""
+                return outcome.body if outcome.body is not None else Body(b"")
             time.sleep(outcome.retry_in)
 
     def _request_deadline(self, call: ApiCall, deadline: Deadline) -> Deadline:
@@ -345,8 +353,8 @@ class SyncTransport:
     # --- a stream --------------------------------------------------------------------------------
 
     @contextmanager
-    def open_stream(self, call: ApiCall, *, deadline: Deadline = NEVER) -> Iterator[Iterator[bytes]]:
-        """Send ``call`` once and yield its lines as they arrive, until ``deadline``.
+    def open_stream(self, call: ApiCall, *, deadline: Deadline = NEVER) -> Iterator[tuple[Iterator[bytes], str | None]]:
+        """Send ``call`` once and yield its lines as they arrive, until ``deadline`` (with Tela's request id).
 
         Failures before the first byte of the answer are judged like any request; failures while
         reading raise TelaBadResponseError / TelaConnectionError, which the caller turns into "the
@@ -369,7 +377,7 @@ class SyncTransport:
                 error = attempts.failed(kind, detail).error
             if error is not None:
                 raise detached(error)
-            yield self._lines(response, limit, in_flight, attempts)
+            yield self._lines(response, limit, in_flight, attempts), request_id_of(response.headers, attempts.secrets)
 
     @staticmethod
     def _lines(response: requests.Response, limit: int, in_flight: _InFlight, attempts: Attempts) -> Iterator[bytes]:

@@ -21,7 +21,7 @@ from airflow_provider_tela._http import calls, endpoints
 from airflow_provider_tela._http.async_transport import AsyncTransport, lease_sessions, release_sessions
 from airflow_provider_tela._http.deadline import NEVER, Deadline
 from airflow_provider_tela._http.endpoints import Endpoint
-from airflow_provider_tela._http.retry import RetryPolicy
+from airflow_provider_tela._http.retry import Body, RetryPolicy
 from airflow_provider_tela._http.settings import ClientSettings, _proxy_secret
 from airflow_provider_tela._http.sse import SSEDecoder
 from airflow_provider_tela._http.sync_transport import SyncTransport
@@ -33,6 +33,7 @@ from airflow_provider_tela.errors import (
     TelaRunMayExistError,
     TelaTimeoutError,
     detached,
+    with_request_id,
 )
 from airflow_provider_tela.files import TelaFile
 from airflow_provider_tela.inputs import (
@@ -50,6 +51,7 @@ from airflow_provider_tela.models import (
     FileUploadTarget,
     PromotedVersion,
     RunProgress,
+    _Response,
 )
 
 DEFAULT_CONN_ID = "tela_default"
@@ -76,6 +78,20 @@ def build_request(
         variables=resolve_variables(variables, resolve_file), messages=resolve_messages(messages, resolve_file),
         override=override, **flags,
     )
+
+
+def parsed(endpoint: Endpoint[Any], body: Body, secrets: tuple[str, ...]) -> Any:
+    """The endpoint's reading of an answer; what it returns and what it raises name Tela's request id."""
+    error: TelaError | None = None
+    try:
+        result = endpoint.parse(body, secrets)
+    except TelaError as exc:
+        error = with_request_id(exc, body.request_id)
+    if error is not None:
+        raise detached(error)
+    if isinstance(result, _Response):
+        result._request_id = body.request_id
+    return result
 
 
 def canvas_variable_problems(declared: PromotedVersion, variables: dict[str, Any] | None) -> list[str]:
@@ -192,8 +208,8 @@ class TelaHook(BaseHook):
             self.transport.close()
 
     def _send(self, endpoint: Endpoint[Any], *, deadline: Deadline = NEVER, retries: bool = True) -> Any:
-        body = self.transport.request(endpoint.call, deadline=deadline, retries=retries)
-        return endpoint.parse(body, self.settings.secrets)
+        return parsed(endpoint, self.transport.request(endpoint.call, deadline=deadline, retries=retries),
+                      self.settings.secrets)
 
     def prepare_request(
         self,
@@ -308,7 +324,7 @@ class TelaHook(BaseHook):
         call = calls.completion(request)
         decoder = SSEDecoder(secrets=self.settings.secrets)
         error: TelaError | None = None
-        with self.transport.open_stream(call, deadline=deadline) as lines:
+        with self.transport.open_stream(call, deadline=deadline) as (lines, request_id):
             try:
                 for line in lines:
                     chunk = decoder.feed(line)
@@ -322,10 +338,10 @@ class TelaHook(BaseHook):
                 raise
             except TelaError as exc:
                 error = exc
-        raise detached(TelaRunMayExistError(
+        raise detached(with_request_id(TelaRunMayExistError(
             f"The stream of run {decoder.run_id or '(id not yet known)'} broke off: {str(error).rstrip('.')}. "
             "The run may go on in Tela; it was not resubmitted.", run_id=decoder.run_id or None,
-        ))
+        ), request_id))
 
     # --- files and canvases ---------------------------------------------------------------------
 
@@ -405,8 +421,8 @@ class TelaAsyncHook(BaseHook):
 
     async def _send(self, endpoint: Endpoint[Any], *, deadline: Deadline = NEVER, retries: bool = True) -> Any:
         transport = await self.transport()
-        body = await transport.request(endpoint.call, deadline=deadline, retries=retries)
-        return endpoint.parse(body, transport.settings.secrets)
+        return parsed(endpoint, await transport.request(endpoint.call, deadline=deadline, retries=retries),
+                      transport.settings.secrets)
 
     async def get_run(self, run_id: str, *, deadline: Deadline = NEVER) -> CanvasRun:
         return await self._send(endpoints.get_run(run_id), deadline=deadline)
