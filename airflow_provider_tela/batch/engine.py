@@ -267,19 +267,16 @@ class BatchEngine:
         return count == self.plan.total and digest.hexdigest() == self.plan.records_digest
 
     def _start(self, coroutine: Any) -> None:
-        """Run a record's coroutine in its own task, holding the slot acquired for it."""
-        self._track(self._holding_slot(coroutine))
+        """Run a record's coroutine in its own task, holding the slot acquired for it until the task
+        ends, however it ends: a task cancelled before it began (the batch stopping) runs no code of its
+        own, not even a ``finally``, and a slot it never gave back would hold the feed forever."""
+        self._track(coroutine).add_done_callback(lambda _: self.limiter.release())
 
-    def _track(self, coroutine: Any) -> None:
+    def _track(self, coroutine: Any) -> asyncio.Task[None]:
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
-
-    async def _holding_slot(self, coroutine: Any) -> None:
-        try:
-            await coroutine
-        finally:
-            self.limiter.release()
+        return task
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -354,8 +351,8 @@ class BatchEngine:
             self.lease.check()  # another engine may have taken the batch over: never send beside it
             try:
                 await self.ledger.commit(["i", index, key])
-            except asyncio.CancelledError:
-                self.ledger.append(["x", index])  # stopping before the POST was sent: nothing to fear
+            except BaseException:  # stopping, or the write failed: the POST is not sent, nothing to fear
+                self.ledger.append(["x", index])  # (a failed write's intent is written again: this follows it)
                 raise
             sent_at = time.monotonic()
             try:

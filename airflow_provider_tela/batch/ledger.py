@@ -1,6 +1,6 @@
 """The batch's ledger: what has been asked of Tela, record by record, kept where a retry finds it.
 
-One JSON array per line, replayed in order by ``LedgerState.apply``:
+Entries (JSON arrays), replayed in order by ``LedgerState.apply``:
 
 - ``["i", index, key]``: *intent*, made durable before the record's POST is sent;
 - ``["x", index]``: the POST was refused before Tela acted on it (429, 503, not sent): no run exists;
@@ -17,16 +17,27 @@ it too). It is what a later try whose input changed matches its records by (``ba
 record whose request is unchanged takes over its run instead of being sent again. (Lines written
 before keys existed have none; ``keys`` then lacks the record.)
 
-Group commit: lines are written by one thread, in order; a write takes every line appended since the
+Framing: each write is one *frame*, a JSON array of the entries it holds on one line
+(``[["i",4,"k4"],["r",3,"run-3","k3"]]``). A write that fails at any byte leaves a frame cut short,
+which no reader takes for entries (no prefix of a JSON array is JSON): it is as if it never began.
+The write after a failed one starts with a newline, so it never continues the cut line; a crash's
+torn tail found at open time is ended the same way. A failed write's entries are written again with
+the next write (its waiter has learnt that it failed); a frame that did reach the storage in full
+although the write failed is then replayed twice, which changes nothing (``apply`` is idempotent).
+(Ledgers of earlier releases hold one entry per line: they are read as they are.)
+
+Group commit: entries are written by one thread, in order; a write takes every entry appended since the
 previous write began. A record awaits the write holding its intent before its POST, and the write
 holding its run id before it frees its concurrency slot, so at most ``concurrency`` records can be
 "intent without run id" whenever the process dies. Writes go to a dedicated thread (never the event
 loop), and a write once queued completes even if the task awaiting it is cancelled.
 
 Storage: a local path is one file, appended to (and fsync'ed). Object storage cannot append, so each
-write is a small object ``ledger/<seq>.jsonl``; once there are many, they are compacted into one
-``ledger/base-<seq>.jsonl`` holding the state they add up to (written before the segments it covers
-are deleted, so a crash in between only leaves lines that replay to the same state).
+write is a small object ``ledger/<seq>.jsonl`` (one frame); once there are many, they are compacted
+into one ``ledger/base-<seq>.jsonl`` holding the state they add up to, as one frame, written before the
+segments it covers are deleted: a crash in between only leaves entries that replay to the same state,
+and a base cut short is no base (the newest whole one, and the segments after it, are read instead).
+A compaction that fails is tried again at a later write; the write it followed stands.
 """
 
 from __future__ import annotations
@@ -36,10 +47,11 @@ import concurrent.futures
 import json
 import threading
 from collections.abc import Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from airflow_provider_tela._storage import Location
+from airflow_provider_tela._storage import Location, json_bytes
 from airflow_provider_tela.batch.spend import SPEND_KEYS, USAGE_KEYS, figure, finite
 from airflow_provider_tela.errors import TelaBatchStateError
 
@@ -82,7 +94,8 @@ class LedgerState:
     status: bytearray = field(init=False)
     run_ids: dict[int, str] = field(default_factory=dict)  # records with a run id that are not done
     keys: dict[int, str] = field(default_factory=dict)  # request keys of records sent and not done
-    parts: list[list[Any]] = field(default_factory=list)  # the "p" lines, in order
+    parts: list[list[Any]] = field(default_factory=list)  # the "p" entries, in order, each part once
+    part_names: set[int] = field(default_factory=set)
     stats: dict[str, Any] = field(default_factory=empty_stats)
     next_part: int = 0
 
@@ -93,6 +106,9 @@ class LedgerState:
         kind = entry[0]
         if kind == "p":
             _, name, ranges, stats = entry
+            if int(name) in self.part_names:
+                return  # written twice (a failed write's frame, written again): counted once
+            self.part_names.add(int(name))
             for start, stop in ranges:
                 for index in range(start, stop):
                     self.status[index] = DONE
@@ -147,21 +163,31 @@ def _with_key(entry: list[Any], key: str | None) -> list[Any]:
 
 
 def encode(entries: Iterable[list[Any]]) -> bytes:
-    return b"".join(json.dumps(entry, separators=(",", ":")).encode() + b"\n" for entry in entries)
+    """One frame: the entries as one JSON array on one line."""
+    return json_bytes(list(entries), separators=(",", ":")) + b"\n"
+
+
+def frame(line: bytes) -> list[list[Any]] | None:
+    """The entries of one line: a frame, or one entry (ledgers of earlier releases); None for a line
+    cut short (a write that failed or a crash: nothing it holds was acted upon, since a POST waits for
+    its intent's write to complete)."""
+    if not line.strip():
+        return []
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(value, list):
+        return None
+    if value and isinstance(value[0], str):
+        return [value]
+    return [entry for entry in value if isinstance(entry, list) and entry]
 
 
 def decode(lines: Iterable[bytes]) -> Iterator[list[Any]]:
-    """The entries of a log. A line cut short by a crash is skipped: its write never completed, so
-    nothing it holds was acted upon (a POST waits for its intent's write to complete)."""
+    """The entries of a log, skipping lines cut short (see ``frame``)."""
     for line in lines:
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, list) and entry:
-            yield entry
+        yield from frame(line) or ()
 
 
 class _Log(Protocol):
@@ -187,12 +213,21 @@ class _AppendLog:
             return
 
     def write(self, data: bytes) -> None:
-        if self.torn_tail:  # end the line a crash cut short, so that it stays one unreadable line
-            data, self.torn_tail = b"\n" + data, False
+        if self.torn_tail:  # end the line a crash or a failed write cut short: it stays one unreadable line
+            data = b"\n" + data
+        self.torn_tail = True  # until this write is known complete: a failure may leave any of its bytes
         self.location.append(data)
+        self.torn_tail = False
 
     def maybe_compact(self, state: LedgerState) -> None:
         return None  # a local file only grows by a few dozen bytes per record
+
+
+def _whole(base: list[bytes]) -> bool:
+    """A base written in full: one frame, or (an earlier release's) one entry on each ended line."""
+    if len(base) == 1:
+        return frame(base[0]) is not None
+    return bool(base) and all(line.endswith(b"\n") and frame(line) is not None for line in base)
 
 
 class _SegmentLog:
@@ -209,18 +244,20 @@ class _SegmentLog:
         bases = [e for e in entries if e.name.startswith("base-")]
         segments = [e for e in entries if e.name[:1].isdigit()]
         covered = -1
-        if bases:
-            base = bases[-1]
-            covered = int(base.name[5:].split(".")[0])
-            self.bases = [base]
-            yield from self._lines(base)
+        for base in reversed(bases):  # the newest whole base: one cut short (a failed compaction) is none
+            lines = list(self._lines(base))
+            if _whole(lines):
+                covered = int(base.name[5:].split(".")[0])
+                self.bases = bases
+                yield from lines
+                break
         for segment in segments:
             seq = int(segment.name.split(".")[0])
             self.seq = max(self.seq, seq)
             if seq > covered:
                 self.segments.append(segment)
                 yield from self._lines(segment)
-        self.seq = max(self.seq, covered)
+        self.seq = max(self.seq, covered, *(int(base.name[5:].split(".")[0]) for base in bases))
 
     @staticmethod
     def _lines(location: Location) -> Iterator[bytes]:
@@ -228,19 +265,20 @@ class _SegmentLog:
             yield from stream
 
     def write(self, data: bytes) -> None:
-        self.seq += 1
+        self.seq += 1  # a failed write's object, if any, keeps its name: replayed or skipped, never overwritten
         segment = self.folder.child(f"{self.seq:012d}.jsonl")
+        self.segments.append(segment)  # (deleted by the next compaction, whatever it holds)
         segment.write_bytes(data)
-        self.segments.append(segment)
 
     def maybe_compact(self, state: LedgerState) -> None:
         if len(self.segments) < COMPACT_AFTER_SEGMENTS:
             return
         base = self.folder.child(f"base-{self.seq:012d}.jsonl")
         base.write_bytes(encode(state.snapshot()))
-        for old in self.segments + self.bases:
-            old.delete()
-        self.segments, self.bases = [], [base]
+        old, self.segments, self.bases = self.segments + self.bases, [], [base]
+        for location in old:  # covered by the base: one left behind is skipped when read
+            with suppress(Exception):
+                location.delete()
 
 
 def _replay(state_dir: Location, total: int) -> tuple[_Log, LedgerState]:
@@ -307,8 +345,11 @@ class Ledger:
         await durable(self.append(entry))
 
     async def flush(self) -> None:
-        """Wait until every line appended so far is durable."""
+        """Wait until every entry appended so far is durable (entries of a failed write included: they
+        are written again now if nothing else is to be written)."""
         with self._lock:
+            if self._pending and self._scheduled is None:
+                self._scheduled = self._last = self._executor.submit(self._write_pending)
             last = self._last
         if last is not None:
             await durable(last)
@@ -326,15 +367,26 @@ class Ledger:
         try:
             self._log.write(encode(batch))
         except Exception as exc:  # noqa: BLE001 - any storage backend's failure: named, and the batch stops
+            with self._lock:  # written again with the next write: what was learnt is not lost
+                self._pending[:0] = batch
             raise TelaBatchStateError(
                 f"Could not write the batch ledger ({type(exc).__name__}: {exc}); the batch stops, since it "
                 "cannot record what it sends. Runs already recorded are re-attached by a retry."
             ) from None
         for entry in batch:
             self.state.apply(entry)
-        self._log.maybe_compact(self.state)
+        with suppress(Exception):  # the write stands; compaction is tried again at a later write
+            self._log.maybe_compact(self.state)
 
 
 async def durable(future: concurrent.futures.Future[None]) -> None:
-    """Wait for a ledger write without cancelling it if the waiter is cancelled."""
-    await asyncio.shield(asyncio.wrap_future(future))
+    """Wait for a ledger write without cancelling it if the waiter is cancelled. (Its failure, if the
+    waiter is gone by then, is not logged again as "never retrieved": the batch has already said it.)"""
+    waited = asyncio.wrap_future(future)
+    waited.add_done_callback(_retrieved)
+    await asyncio.shield(waited)
+
+
+def _retrieved(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()

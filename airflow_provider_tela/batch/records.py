@@ -122,6 +122,11 @@ def _iter_file(source: RecordFile) -> Iterator[Record]:
             yield from (_iter_jsonl(text, source.uri) if source.format == "jsonl" else _iter_csv(text, source.uri))
         except UnicodeDecodeError as exc:
             raise TelaConfigError(f"records file {source.uri} is not UTF-8 text ({exc.reason})") from None
+        except OSError as exc:  # the storage failed part-way: never fewer records, silently
+            raise TelaConfigError(
+                f"records file {source.uri} could not be read to its end: {type(exc).__name__}: {exc}. Check the "
+                "path and the storage connection."
+            ) from None
         finally:
             text.detach()
     finally:

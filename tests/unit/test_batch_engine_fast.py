@@ -13,6 +13,7 @@ import itertools
 import json
 import logging
 import math
+import random
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -21,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from batch_faults import Fault, FaultStore, Killed, NullLease
 
 from airflow_provider_tela._http import calls, endpoints, sending
 from airflow_provider_tela._http.responses import error_for_status, may_exist
+from airflow_provider_tela.batch import ledger as ledger_module
 from airflow_provider_tela.batch.engine import BatchEngine
 from airflow_provider_tela.batch.plan import BatchPlan
 from airflow_provider_tela.batch.progress import DurationEstimate
@@ -58,10 +61,14 @@ class FakeTela:
 
     answer: Callable[[str, int], Answer] = lambda document, attempt: Answer()
     posts: Counter[str] = field(default_factory=Counter)
+    created: Counter[str] = field(default_factory=Counter)  # runs created per record: what was paid
+    alive: Callable[[], bool] = lambda: True  # a dead process's requests reach no one
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)  # run id -> {"document", "body", "status"}
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
     def post(self, request: Any) -> bytes:
+        if not self.alive():
+            raise Killed("a dead process sends nothing")
         document = request.variables["document"]
         self.posts[document] += 1
         answer = self.answer(document, self.posts[document])
@@ -69,8 +76,9 @@ class FakeTela:
         if answer.post_status is not None and not (answer.post_status >= 500 and answer.creates_run):
             if answer.post_status >= 500:
                 raise detached(may_exist(call, f"{answer.post_status} (fake)", status_code=answer.post_status))
-            raise detached(error_for_status(call, answer.post_status, {"Retry-After": "0"}, b"{}", ()))
+            raise detached(error_for_status(call, answer.post_status, {"Retry-After": "0.001"}, b"{}", ()))
         run_id = f"run-{next(self._ids)}"
+        self.created[document] += 1
         content = answer.content if answer.content is not None else {"variables": dict(request.variables)}
         body = {"id": run_id, "status": answer.status,
                 "output_content": {"content": content,
@@ -84,6 +92,8 @@ class FakeTela:
         return json.dumps({"id": run_id, "status": "created"}).encode()
 
     def get(self, run_id: str) -> bytes:
+        if not self.alive():
+            raise Killed("a dead process sends nothing")
         return self.runs[run_id]["body"]
 
 
@@ -128,8 +138,8 @@ def make_plan(folder: Path, records: list[dict[str, Any]], **settings: Any) -> B
     return plan
 
 
-def engine_for(plan: BatchPlan, tela: FakeTela, **kwargs: Any) -> BatchEngine:
-    engine = BatchEngine(plan, FakeHook(tela), LOG, **{"stop_grace": 0.05, **kwargs})
+def engine_for(plan: BatchPlan, tela: FakeTela, *, log: logging.Logger = LOG, **kwargs: Any) -> BatchEngine:
+    engine = BatchEngine(plan, FakeHook(tela), log, **{"stop_grace": 0.05, **kwargs})
     engine.estimate = DurationEstimate(seconds=0.0, floor=0.0)  # runs end at once: check them at once
     return engine
 
@@ -242,3 +252,185 @@ def test_odd_tokens_and_durations_are_unreadable_and_nothing_written_holds_nan(t
     assert every_file_is_strict_json(tmp_path / "out") >= 3 + 1
     said = " ".join(record.getMessage() for record in caplog.records)
     assert "cost so far" in said and not re.search(r"\b(nan|inf|infinity)\b", said, re.IGNORECASE)
+
+
+# --- the engine through thousands of storage faults (issue 16, structure) -------------------------------------
+#
+# Each scenario: the first try runs with one fault (a step of the state store failing, failing after part
+# of its bytes, failing from then on, or the process killed there); the retry runs on the same state with
+# the storage sound again. Per record, over both tries: never paid twice (runs Tela created), never lost
+# (one row each), never reported wrongly (the row says what Tela did; "ambiguous" only where a POST may
+# have created a run whose id was not recorded).
+
+FAULT_RECORDS = 9
+BOUND = 20.0  # seconds a try may take before the test calls it hung (a try takes milliseconds)
+FAILED, REJECTED, THROTTLED, LOST_ANSWER = "doc 2", "doc 4", "doc 5", "doc 6"
+
+
+def fault_answers(document: str, attempt: int) -> Answer:
+    if document == FAILED:
+        return Answer(status="failed")
+    if document == REJECTED:
+        return Answer(post_status=400)
+    if document == THROTTLED and attempt == 1:
+        return Answer(post_status=429)
+    if document == LOST_ANSWER:
+        return Answer(post_status=502, creates_run=True)  # the run exists; its id never came back
+    return Answer()
+
+
+def store_plan(store: FaultStore, records: list[dict[str, Any]], **settings: Any) -> BatchPlan:
+    store.write("".join(json.dumps(record) + "\n" for record in records).encode(), "in.jsonl")
+    spec = BatchSpec(canvas_id="canvas-fake")
+    source = describe(store.location("in.jsonl").uri)
+    checked = scan(source, lambda record: spec.request_for(record.variables))
+    plan = BatchPlan(spec=spec, records=source, output_uri=store.location("out").uri,
+                     state_uri=store.location("out", "_tela_batch", "t").uri, total=checked.total,
+                     records_digest=checked.digest, fingerprint="test",
+                     **{"concurrency": 3, "poll_interval": 0.001, "timeout": 60.0, **settings})
+    plan.save()
+    return plan
+
+
+KEEPS: dict[str, Callable[[int], int] | None] = {
+    "fails": None, "one byte": lambda n: 1, "half": lambda n: n // 2, "all but one": lambda n: n - 1,
+    "all, then fails": lambda n: n,
+}
+
+
+def faults_at(step: int, *, fewer: bool = False) -> list[Fault]:
+    """Every way step ``step`` can go wrong (``fewer``: one of each kind, for a storage with many steps)."""
+    keeps = {how: KEEPS[how] for how in ("fails", "half", "all, then fails")} if fewer else KEEPS
+    found = [Fault(step, keep, label=how) for how, keep in keeps.items()]
+    found += [Fault(step, KEEPS["all, then fails"], persistent=True, label="all, then every step fails"),
+              Fault(step, dead=True, label="killed")]
+    if not fewer:
+        found += [Fault(step, KEEPS["half"], persistent=True, label="half, then every step"),
+                  Fault(step, None, persistent=True, label="every step from here")]
+    return found
+
+
+@dataclass
+class Outcome:
+    faults: list[Fault]
+    ends: list[str]  # how each faulted try ended: "done", or the error type
+    hits: list[Any]  # the steps that failed, over every faulted try
+    rows: list[dict[str, Any]]
+    manifest: dict[str, Any]
+    tela: FakeTela
+
+    @property
+    def fault(self) -> Fault:
+        return self.faults[0]
+
+
+QUIET = logging.Logger("test_batch_fast.faults", logging.CRITICAL)  # hundreds of tries: no lines kept
+
+
+async def tries(plan: BatchPlan, store: FaultStore, faults: list[Fault]) -> Outcome:
+    """One try per fault, each on the state the one before left; then a try with sound storage."""
+    tela = FakeTela(fault_answers, alive=lambda: not store.dead)
+    ends, hits = [], []
+    for fault in faults:
+        store.arm(fault)
+        try:  # (bounded: a try that hangs fails the test, naming its fault, instead of blocking the suite)
+            await asyncio.wait_for(engine_for(plan, tela, lease=NullLease(), log=QUIET).run(), BOUND)
+            ends.append("done")
+        except TimeoutError:
+            raise AssertionError(f"a try hung: {fault}, {store.hits}") from None
+        except (Killed, Exception) as exc:  # noqa: BLE001 - what the try ended with is asserted
+            ends.append(type(exc).__name__)
+        hits += store.hits
+        store.disarm()
+    try:
+        manifest = await asyncio.wait_for(engine_for(plan, tela, lease=NullLease(), log=QUIET).run(), BOUND)
+    except TimeoutError:
+        raise AssertionError(f"the last try hung after: {faults}, {hits}") from None
+    rows = [json.loads(line) for line in store.read("out", "results.jsonl").splitlines()]
+    return Outcome(faults, ends, hits, rows, manifest, tela)
+
+
+def check(outcome: Outcome, total: int, concurrency: int) -> None:
+    tela, rows = outcome.tela, outcome.rows
+    what = ([(fault.at, fault.label) for fault in outcome.faults], outcome.ends, outcome.hits)
+    assert set(outcome.ends) <= {"done", "TelaBatchStateError", "Killed"}, what
+    assert [row["index"] for row in rows] == list(range(total)), what  # never lost: one row each
+    assert max(tela.created.values()) == 1, (what, tela.created)  # never paid twice
+    stats = Counter(row["status"] for row in rows)
+    assert {key: outcome.manifest[key] for key in stats} == dict(stats), what
+    landed = any(hit.kept is not None and hit.kept >= hit.size - 1 for hit in outcome.hits)
+    dead = any(fault.dead for fault in outcome.faults)
+    lasting = any(fault.persistent for fault in outcome.faults)
+    unsure = dead or (lasting and landed)  # an intent may be durable, its POST never sent
+    for row in rows:
+        document, status = f"doc {row['index']}", row["status"]
+        where = (*what, row)
+        if status == "ambiguous":  # only where a POST may have created a run whose id is not recorded
+            assert document == LOST_ANSWER or lasting or dead, where
+            assert tela.posts[document] >= 1 or unsure, where
+            assert row["run_id"] is None, where
+            continue
+        assert document != LOST_ANSWER, where
+        if document == REJECTED:
+            assert status == "failed" and "400" in row["error"] and row["run_id"] is None, where
+            continue
+        run = tela.runs[row["run_id"]]
+        assert run["document"] == document, where
+        if document == FAILED:
+            assert status == "failed" and "the fake run failed" in row["error"], where
+        else:
+            assert status == "succeeded" and row["content"] == {"variables": {"document": document}}, where
+    ambiguous = [row for row in rows if row["status"] == "ambiguous" and f"doc {row['index']}" != LOST_ANSWER]
+    assert len(ambiguous) <= concurrency * len(outcome.faults), what
+
+
+STORAGES = ["local", "object-storage", "object-storage-compacting"]
+
+
+def fault_store(monkeypatch: pytest.MonkeyPatch, storage: str) -> FaultStore:
+    store = FaultStore(local=storage == "local")
+    store.install(monkeypatch)
+    if storage == "object-storage-compacting":  # a base every few segments: compaction under faults too
+        monkeypatch.setattr(ledger_module, "COMPACT_AFTER_SEGMENTS", 3)
+    return store
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+def test_every_storage_fault_at_every_step_never_pays_twice_loses_or_misreports_a_record(monkeypatch, storage):
+    """Each step of a try (18 local, 17 in object storage, 36 compacting) failing in each way in turn."""
+    store = fault_store(monkeypatch, storage)
+    plan = store_plan(store, documents(FAULT_RECORDS))
+    initial = dict(store.files)
+
+    async def every_fault() -> Counter[str]:
+        check(await tries(plan, store, [Fault(10**9)]), FAULT_RECORDS, plan.concurrency)
+        steps = len(store.log)  # how many steps a try takes with no fault
+        assert steps >= 15, store.log
+        ends: Counter[str] = Counter()
+        for step in range(1, steps + 3):
+            for fault in faults_at(step, fewer=storage == "object-storage-compacting"):
+                store.files = dict(initial)
+                outcome = await tries(plan, store, [fault])
+                check(outcome, FAULT_RECORDS, plan.concurrency)
+                ends.update(outcome.ends)
+        return ends
+
+    ends = asyncio.run(every_fault())
+    assert sum(ends.values()) >= 150 and ends["TelaBatchStateError"] and ends["Killed"] and ends["done"], ends
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+def test_a_fault_in_the_retry_too_still_never_pays_twice_loses_or_misreports_a_record(monkeypatch, storage):
+    """A fault in the first try, another in the retry (each at a random step), then a sound try."""
+    rng = random.Random(16)
+    store = fault_store(monkeypatch, storage)
+    plan = store_plan(store, documents(FAULT_RECORDS))
+    initial = dict(store.files)
+
+    async def two_faults() -> None:
+        for _ in range(50):
+            faults = [rng.choice(faults_at(rng.randint(1, 24))) for _ in range(2)]
+            store.files = dict(initial)
+            check(await tries(plan, store, faults), FAULT_RECORDS, plan.concurrency)
+
+    asyncio.run(two_faults())

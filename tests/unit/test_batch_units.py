@@ -8,8 +8,10 @@ import json
 import logging
 import random
 import threading
+from typing import Any
 
 import pytest
+from batch_faults import Fault, FaultStore
 
 from airflow_provider_tela._storage import Location
 from airflow_provider_tela.batch import ledger as ledger_module
@@ -189,7 +191,7 @@ def test_group_commit_writes_what_accumulated_during_the_previous_write():
     asyncio.run(main())
     ledger.close()
     assert len(log.writes) == 2  # one write for the first line, one for the 199 queued behind it
-    assert log.writes[1].count(b"\n") == 199
+    assert len(json.loads(log.writes[1])) == 199 and log.writes[1].count(b"\n") == 1  # one frame
     assert ledger.state.count(INTENT) == 200
 
 
@@ -758,3 +760,129 @@ def test_operator_level_text_holding_a_lone_surrogate_still_gets_a_request_key()
                         separators=(",", ":"), ensure_ascii=False, default=str)
     # the keys earlier tries wrote are unchanged: a retry still matches its earlier runs (batch.carry)
     assert plain.key_for("tela_default", request) == hashlib.sha256(before.encode()).hexdigest()[:32]
+
+
+# --- a ledger write that fails part-way (issue 16, item 2) ---------------------------------------------------
+
+
+def ledger_groups(total: int) -> list[list[list[Any]]]:
+    """What a batch writes, one group per write: intents, then run ids and the next intents, parts."""
+    groups: list[list[list[Any]]] = []
+    part = 0
+    for index in range(0, total, 2):
+        groups.append([["i", index, f"k{index}"], ["i", index + 1, f"k{index + 1}"]])
+        groups.append([["r", index, f"run-{index}", f"k{index}"], ["x", index + 1]])
+        if index % 6 == 4:
+            done = list(range(max(0, index - 4), index + 1, 2))
+            groups.append([["p", part, ranges_of(done), {"n": len(done), "succeeded": len(done), "cost": 0.5}]])
+            part += 1
+    return groups
+
+
+def append_as_one_write(ledger: Ledger, group: list[list[Any]]) -> None:
+    """Append lines so that one write takes them all (the writer thread is held while they queue)."""
+    gate = threading.Event()
+    ledger._executor.submit(gate.wait, 30)
+    for entry in group:
+        ledger.append(entry)
+    gate.set()
+
+
+def replayed(groups: list[list[list[Any]]], total: int) -> LedgerState:
+    state = LedgerState(total)
+    for group in groups:
+        for entry in group:
+            state.apply(entry)
+    return state
+
+
+KEEP = {"nothing": lambda n: 0, "one byte": lambda n: 1, "a third": lambda n: n // 3,
+        "all but the newline": lambda n: n - 1, "all, then an error": lambda n: n}
+
+
+@pytest.mark.parametrize("storage", ["local", "object-storage"])
+def test_a_ledger_write_failing_at_any_byte_never_tears_the_writes_after_it(monkeypatch, storage):
+    """Every write of a batch's ledger failing, in turn, after 0, 1, a third, all but one and all of its
+    bytes (an append to the local log; an object of the segment log); the batch goes on writing (what
+    it learns while stopping). Reopened, the ledger holds every entry written after the failure, and
+    the failed write's entries too, written again with the next write (its waiter learnt it failed)."""
+    total = 20
+    groups = ledger_groups(total)
+    expected = replayed(groups, total)
+    store = FaultStore(local=storage == "local")
+    store.install(monkeypatch)
+    scenarios = 0
+    for fail_at in range(1, len(groups) + 1):
+        for how, keep in KEEP.items():
+            store.files.clear()
+            folder = store.location("state")
+            store.arm(Fault(fail_at, keep, kinds=("append", "write")))
+            ledger = Ledger.open(folder, total)
+
+            async def write_all(ledger: Ledger = ledger) -> list[int]:
+                failures = []
+                for number, group in enumerate(groups, start=1):
+                    append_as_one_write(ledger, group)
+                    try:
+                        await ledger.flush()
+                    except TelaBatchStateError:
+                        failures.append(number)
+                return failures
+
+            assert asyncio.run(write_all()) == [fail_at], (fail_at, how)
+            ledger.close()
+            store.disarm()
+            assert store.hits and store.hits[0].kind == ("append" if storage == "local" else "write")
+            reopened = Ledger.open(folder, total)
+            reopened.close()
+            state = reopened.state
+            what = (fail_at, how, list(state.status), list(expected.status))
+            if fail_at < len(groups):
+                assert state.status == expected.status and state.run_ids == expected.run_ids, what
+                assert state.stats == expected.stats and state.next_part == expected.next_part, what
+            else:  # nothing was written after the last write failed: as if it never began, or whole
+                without = replayed(groups[:-1], total)
+                assert (state.status, state.stats) in ((without.status, without.stats),
+                                                       (expected.status, expected.stats)), what
+            scenarios += 1
+    assert scenarios == len(groups) * len(KEEP) >= 100
+
+
+@pytest.mark.parametrize("storage", ["local", "object-storage"])
+def test_the_run_ids_written_after_a_torn_write_are_read_back(monkeypatch, storage):
+    """Issue 16's symptom: a write stops after a third of its bytes; the run ids the batch writes while
+    stopping were glued onto the torn bytes and lost, so the retry reported their records ambiguous."""
+    store = FaultStore(local=storage == "local")
+    store.install(monkeypatch)
+    folder = store.location("state")
+    ledger = Ledger.open(folder, 4)
+    asyncio.run(ledger.commit(["i", 0, "k0"]))
+    asyncio.run(ledger.commit(["i", 1, "k1"]))
+    store.arm(Fault(1, lambda n: n // 3, kinds=("append", "write")))
+    with pytest.raises(TelaBatchStateError, match="Could not write the batch ledger"):
+        asyncio.run(ledger.commit(["i", 2, "k2"]))
+    ledger.append(["r", 0, "run-0", "k0"])  # what the POSTs in flight came to, learnt while stopping
+    ledger.append(["r", 1, "run-1", "k1"])
+    ledger.append(["x", 2])  # the intent's POST was never sent
+    asyncio.run(ledger.flush())
+    ledger.close()
+    store.disarm()
+    state = Ledger.open(folder, 4).state
+    assert state.run_ids == {0: "run-0", 1: "run-1"} and list(state.status) == [SUBMITTED, SUBMITTED, NEW, NEW]
+
+
+def test_a_base_cut_short_is_no_base_and_an_earlier_releases_ledger_reads_as_before(monkeypatch):
+    store = FaultStore(local=False)
+    store.install(monkeypatch)
+    folder = store.location("state")
+    # an earlier release: one entry per line, in a base and a segment after it
+    store.write(b'["p",0,[[0,2]],{"n":2,"succeeded":2}]\n["r",2,"run-2"]\n', "state", "ledger", "base-000000000005.jsonl")
+    store.write(b'["i",3]\n', "state", "ledger", "000000000004.jsonl")  # covered by the base: not read
+    store.write(b'["r",3,"run-3"]\n', "state", "ledger", "000000000006.jsonl")
+    state = Ledger.open(folder, 5).state
+    assert list(state.status) == [DONE, DONE, SUBMITTED, SUBMITTED, NEW] and state.run_ids == {2: "run-2", 3: "run-3"}
+    # a newer base whose upload was cut off: not a base; the whole one before it and the segments count
+    store.write(b'[["p",0,[[0,2]],{"n":2,"succeeded":2}],["r",2,"ru', "state", "ledger", "base-000000000006.jsonl")
+    store.write(b'[["r",4,"run-4"]]\n', "state", "ledger", "000000000007.jsonl")
+    state = Ledger.open(folder, 5).state
+    assert list(state.status) == [DONE, DONE, SUBMITTED, SUBMITTED, SUBMITTED] and state.stats["succeeded"] == 2
