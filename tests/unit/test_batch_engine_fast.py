@@ -327,9 +327,10 @@ class Outcome:
 QUIET = logging.Logger("test_batch_fast.faults", logging.CRITICAL)  # hundreds of tries: no lines kept
 
 
-async def tries(plan: BatchPlan, store: FaultStore, faults: list[Fault]) -> Outcome:
+async def tries(plan: BatchPlan, store: FaultStore, faults: list[Fault],
+                answers: Callable[[str, int], Answer] = fault_answers) -> Outcome:
     """One try per fault, each on the state the one before left; then a try with sound storage."""
-    tela = FakeTela(fault_answers, alive=lambda: not store.dead)
+    tela = FakeTela(answers, alive=lambda: not store.dead)
     ends, hits = [], []
     for fault in faults:
         store.arm(fault)
@@ -434,3 +435,32 @@ def test_a_fault_in_the_retry_too_still_never_pays_twice_loses_or_misreports_a_r
             check(await tries(plan, store, faults), FAULT_RECORDS, plan.concurrency)
 
     asyncio.run(two_faults())
+
+
+@pytest.mark.parametrize("storage", ["local", "object-storage"])
+def test_with_resubmit_a_storage_fault_never_makes_a_recorded_run_be_paid_again(monkeypatch, storage):
+    """on_ambiguous="resubmit" sends again a record whose run id is not in the ledger: a write that
+    failed (at any byte) must therefore never lose a run id the batch had learnt. Only the record whose
+    answer Tela lost (a 502 after creating its run) is paid twice, as that policy accepts."""
+    store = fault_store(monkeypatch, storage)
+    plan = store_plan(store, documents(FAULT_RECORDS), on_ambiguous="resubmit")
+    initial = dict(store.files)
+
+    def answers(document: str, attempt: int) -> Answer:
+        return Answer() if document == LOST_ANSWER and attempt > 1 else fault_answers(document, attempt)
+
+    async def every_fault() -> int:
+        scenarios = 0
+        for step in range(1, 21):
+            for how, keep in KEEPS.items():
+                store.files = dict(initial)
+                outcome = await tries(plan, store, [Fault(step, keep, label=how)], answers)
+                what = (step, how, outcome.ends, outcome.hits)
+                created = {document: count for document, count in outcome.tela.created.items() if count > 1}
+                assert created == {LOST_ANSWER: 2}, (what, created)
+                statuses = Counter(row["status"] for row in outcome.rows)
+                assert statuses == {"succeeded": FAULT_RECORDS - 2, "failed": 2}, (what, statuses)
+                scenarios += 1
+        return scenarios
+
+    assert asyncio.run(every_fault()) == 20 * len(KEEPS)
