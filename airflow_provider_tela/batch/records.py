@@ -4,6 +4,11 @@ A record is a JSON object (a JSONL line, a CSV row, a dict of an inline list) wh
 variables. Records are numbered from 0 in input order; blank JSONL lines are not records. The same
 input always yields the same numbering, which is what the ledger's indexes refer to.
 
+JSONL lines end at ``\n`` only (a ``\r`` is whitespace to JSON, so ``\r\n`` endings work and a lone
+``\r`` inside a line is no line break). CSV is read strictly (RFC 4180 quoting): a quoted cell never
+closed, or text after a closing quote, is refused naming its line, never read as fewer records. A
+JSONL line or a CSV cell holds at most ``RECORD_LIMIT`` characters (64 Mi).
+
 Sources: an inline list (or an XCom value), or a file in JSONL or CSV at a local path, an
 object-storage URL (``s3://...``, ``file://...``) or an ``ObjectStoragePath``. Reading blocks; the
 engine pulls records in chunks through ``asyncio.to_thread``.
@@ -27,6 +32,9 @@ from airflow_provider_tela._storage import Location, is_object_storage_path
 from airflow_provider_tela.errors import TelaConfigError
 
 FORMATS = ("jsonl", "csv")
+# The most characters a JSONL line or a CSV cell may hold (documented in docs/batch-guarantees.md).
+# A record is held in memory while it is checked and sent; Tela does not document a body limit.
+RECORD_LIMIT = 64 * 1024 * 1024
 _SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 
 
@@ -116,8 +124,10 @@ def _iter_file(source: RecordFile) -> Iterator[Record]:
             "storage connection."
         ) from exc
     try:
-        # newline="": csv reads quoted cells spanning lines itself; JSON ignores a trailing \r
-        text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="strict", newline="")
+        # CSV: newline="", csv reads quoted cells spanning lines itself. JSONL: lines end at \n only; a
+        # \r is JSON whitespace (newline="" would also end a line at a lone \r, cutting a valid record)
+        newline = "\n" if source.format == "jsonl" else ""
+        text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="strict", newline=newline)
         try:
             yield from (_iter_jsonl(text, source.uri) if source.format == "jsonl" else _iter_csv(text, source.uri))
         except UnicodeDecodeError as exc:
@@ -133,9 +143,20 @@ def _iter_file(source: RecordFile) -> Iterator[Record]:
         opened.__exit__(None, None, None)
 
 
-def _iter_jsonl(text: Iterable[str], uri: str) -> Iterator[Record]:
+def _too_long(where: str) -> TelaConfigError:
+    return TelaConfigError(
+        f"{where}: a record's text is longer than {RECORD_LIMIT:,} characters, the most a JSONL line or a CSV "
+        "cell may hold; give the document as a file URL variable ({'file_url': 'https://...'}) instead."
+    )
+
+
+def _iter_jsonl(text: io.TextIOWrapper, uri: str) -> Iterator[Record]:
     index = 0
-    for line_number, line in enumerate(text, start=1):
+    limit = RECORD_LIMIT
+    lines = iter(lambda: text.readline(limit + 2), "")  # at most the limit and its \r\n: memory stays bounded
+    for line_number, line in enumerate(lines, start=1):
+        if len(line.rstrip("\r\n")) > limit or (len(line) == limit + 2 and not line.endswith("\n")):
+            raise _too_long(f"line {line_number} of {uri}")
         if not line.strip():
             continue
         error = None
@@ -154,18 +175,50 @@ def _iter_jsonl(text: Iterable[str], uri: str) -> Iterator[Record]:
 
 
 def _iter_csv(text: Iterable[str], uri: str) -> Iterator[Record]:
-    reader = csv.DictReader(text)
-    if reader.fieldnames is None:
-        return
-    if len(set(reader.fieldnames)) != len(reader.fieldnames) or any(not name for name in reader.fieldnames):
-        raise TelaConfigError(f"the header of {uri} must name each column once: {reader.fieldnames}")
-    for index, row in enumerate(reader):
-        if None in row or any(value is None for value in row.values()):
-            raise TelaConfigError(
-                f"line {reader.line_num} of {uri} has {'more' if None in row else 'fewer'} cells than the header "
-                f"({len(reader.fieldnames)} columns)"
-            )
-        yield Record(index, dict(row), reader.line_num)
+    # csv's limit is one for the whole process: raised (never lowered) to let cells up to RECORD_LIMIT
+    # through; the limit a record is held to is checked here, whatever another module set.
+    csv.field_size_limit(max(csv.field_size_limit(), RECORD_LIMIT + 1))
+    reader = csv.DictReader(text, strict=True)
+    start = 1
+    try:
+        fieldnames = reader.fieldnames
+        if fieldnames is None:
+            return
+        if len(set(fieldnames)) != len(fieldnames) or any(not name for name in fieldnames):
+            raise TelaConfigError(f"the header of {uri} must name each column once: {fieldnames}")
+        index = 0
+        while True:
+            start = reader.line_num + 1
+            row = next(reader, None)
+            if row is None:
+                return
+            if None in row or any(value is None for value in row.values()):
+                raise TelaConfigError(
+                    f"line {reader.line_num} of {uri} has {'more' if None in row else 'fewer'} cells than the header "
+                    f"({len(fieldnames)} columns)"
+                )
+            if any(len(value) > RECORD_LIMIT for value in row.values()):
+                raise _too_long(f"line {start} of {uri}")
+            yield Record(index, dict(row), reader.line_num)
+            index += 1
+    except csv.Error as exc:
+        raise _csv_error(exc, uri, start) from None
+
+
+def _csv_error(exc: csv.Error, uri: str, start: int) -> TelaConfigError:
+    """``start``: the line the record (or the header) that could not be read begins on."""
+    reason = str(exc)
+    if "field larger than field limit" in reason:
+        return _too_long(f"line {start} of {uri}")
+    if "unexpected end of data" in reason:
+        return TelaConfigError(
+            f"line {start} of {uri} opens a quoted cell that is never closed (the file ends inside it): close the "
+            'quote, and double any quote inside a quoted cell ("" for ").'
+        )
+    return TelaConfigError(
+        f"line {start} of {uri} is not valid CSV ({reason}): quote a cell holding a comma, a quote or a line break, "
+        'and double any quote inside it ("" for ").'
+    )
 
 
 @dataclass(frozen=True)

@@ -886,3 +886,47 @@ def test_a_base_cut_short_is_no_base_and_an_earlier_releases_ledger_reads_as_bef
     store.write(b'[["r",4,"run-4"]]\n', "state", "ledger", "000000000007.jsonl")
     state = Ledger.open(folder, 5).state
     assert list(state.status) == [DONE, DONE, SUBMITTED, SUBMITTED, SUBMITTED] and state.stats["succeeded"] == 2
+
+
+# --- CSV and JSONL records (issue 16, items 4 and 6) ------------------------------------------------------------
+
+
+def test_a_csv_cell_longer_than_pythons_default_field_limit_is_read(tmp_path):
+    document = "long document " * 20_000  # 280,000 characters: over csv's default 131,072
+    path = tmp_path / "in.csv"
+    path.write_text(f'document,lang\n"{document}",en\nshort,fr\n')
+    records = list(iter_records(describe(str(path))))
+    assert [len(r.variables["document"]) for r in records] == [len(document), 5] and records[1].line == 3
+
+
+def test_a_record_over_the_documented_limit_is_refused_naming_its_line(tmp_path, monkeypatch):
+    from airflow_provider_tela.batch import records as records_module
+
+    monkeypatch.setattr(records_module, "RECORD_LIMIT", 1000)
+    (tmp_path / "in.csv").write_text(f'document,lang\nshort,en\n"{"x" * 1001}",fr\n')
+    with pytest.raises(TelaConfigError, match=r"line 3 of .*in\.csv: .*longer than 1,000 characters"):
+        list(iter_records(describe(str(tmp_path / "in.csv"))))
+    (tmp_path / "in.jsonl").write_text('{"document": "short"}\n' + json.dumps({"document": "x" * 1001}) + "\n")
+    with pytest.raises(TelaConfigError, match=r"line 2 of .*in\.jsonl: .*longer than 1,000 characters"):
+        list(iter_records(describe(str(tmp_path / "in.jsonl"))))
+    (tmp_path / "ok.jsonl").write_text(json.dumps({"d": "x" * (1000 - 9)}) + "\r\n")  # 1,000 with its \r
+    assert len(list(iter_records(describe(str(tmp_path / "ok.jsonl"))))) == 1
+
+
+@pytest.mark.parametrize("content, message", [
+    ('document\na\n"never closed\nb\nc\n', r"line 3 of .*in\.csv opens a quoted cell that is never closed"),
+    ('document,lang\na,en\n"quoted"x,fr\n', r"line 3 of .*in\.csv is not valid CSV"),
+    ('"document,lang\na,en\n', r"line 1 of .*in\.csv opens a quoted cell that is never closed"),
+], ids=["unterminated-quote", "text-after-a-closing-quote", "unterminated-in-the-header"])
+def test_malformed_csv_is_refused_naming_the_line_never_read_as_fewer_records(tmp_path, content, message):
+    (tmp_path / "in.csv").write_text(content)
+    with pytest.raises(TelaConfigError, match=message) as caught:
+        list(iter_records(describe(str(tmp_path / "in.csv"))))
+    assert "_csv.Error" not in str(caught.value)
+
+
+def test_a_jsonl_line_holding_a_lone_carriage_return_as_whitespace_is_one_record(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'{"a":\r"1"}\n{"b": "2"}\r\n\r\n{"c":\r\r"3"}\r')  # \r is whitespace to JSON
+    assert [(r.variables, r.line) for r in iter_records(describe(str(path)))] == [
+        ({"a": "1"}, 1), ({"b": "2"}, 2), ({"c": "3"}, 4)]
