@@ -406,6 +406,10 @@ class CompletionRequest(_Request):
     @classmethod
     def _text_or_file(cls, value: Any) -> Any:
         if isinstance(value, dict):
+            blank = [name for name in value if isinstance(name, str) and not name.strip()]
+            if blank:  # the one check of names, for the single-run operator and every batch record alike
+                raise ValueError(f"variable names must not be empty (got {blank[0]!r}): name each variable as the "
+                                 "canvas does, e.g. {'document': '...'}")
             return {name: _variable_value(name, item) for name, item in value.items()}
         return value
 
