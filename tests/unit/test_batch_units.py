@@ -930,3 +930,19 @@ def test_a_jsonl_line_holding_a_lone_carriage_return_as_whitespace_is_one_record
     path.write_bytes(b'{"a":\r"1"}\n{"b": "2"}\r\n\r\n{"c":\r\r"3"}\r')  # \r is whitespace to JSON
     assert [(r.variables, r.line) for r in iter_records(describe(str(path)))] == [
         ({"a": "1"}, 1), ({"b": "2"}, 2), ({"c": "3"}, 4)]
+
+
+@pytest.mark.parametrize("name", ["", "   "], ids=["empty", "blank"])
+def test_an_empty_variable_name_is_refused_before_anything_is_sent(tmp_path, name):
+    from airflow_provider_tela.batch.spec import BatchSpec
+    from airflow_provider_tela.models import CompletionRequest
+
+    with pytest.raises(TelaConfigError, match=r"variables: variable names must not be empty"):
+        CompletionRequest.build(canvas_id="c", variables={"document": "x", name: "y"})  # the single-run path too
+    spec = BatchSpec(canvas_id="c")
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"document": "a"}\n' + json.dumps({name: "x"}) + "\n")
+    with pytest.raises(TelaConfigError, match=r"^record 1 \(line 2\): .*variable names must not be empty"):
+        scan(describe(str(path)), lambda record: spec.request_for(record.variables))
+    with pytest.raises(TelaConfigError, match=r"variable names must not be empty"):
+        BatchSpec(canvas_id="c", variables={name: "x"}).request_for({})  # the operator's own variables
