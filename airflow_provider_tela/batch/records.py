@@ -24,6 +24,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -73,7 +74,7 @@ def describe(records: Any, records_format: str | None = None, conn_id: str | Non
                 "set render_template_as_native_obj=True on the DAG, or write the records to a JSONL file."
             )
     if isinstance(records, (str, Location)) or is_object_storage_path(records) or hasattr(records, "__fspath__"):
-        location = Location.parse(records, conn_id)
+        location = absolute(Location.parse(records, conn_id))
         return RecordFile(location.uri, _format_of(location.name, records_format))
     if isinstance(records, (Mapping, bytes, bytearray)) or not isinstance(records, Iterable):
         raise TelaConfigError(
@@ -81,6 +82,12 @@ def describe(records: Any, records_format: str | None = None, conn_id: str | Non
             f"of a JSONL or CSV file; got {type(records).__name__}."
         )
     return records
+
+
+def absolute(location: Location) -> Location:
+    """A local path made absolute where it is given (the worker): the plan it goes into is read by a
+    triggerer, or a retry's worker, whose working directory may be another."""
+    return Location.parse(os.path.abspath(location.uri)) if location.is_local else location
 
 
 def _format_of(name: str, records_format: str | None) -> str:

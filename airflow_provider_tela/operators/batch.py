@@ -197,7 +197,7 @@ class TelaBatchOperator(BaseOperator):
         ti = context["ti"]
         identity = {"dag_id": ti.dag_id, "task_id": ti.task_id, "run_id": ti.run_id,
                     "map_index": getattr(ti, "map_index", -1)}
-        output = Location.parse(self.output_path, self.storage_conn_id)
+        output = inputs.absolute(Location.parse(self.output_path, self.storage_conn_id))  # (the triggerer's cwd)
         epoch = epoch_of(context)
         pointer = lineage_pointer(output, identity, epoch)
         latest = read_pointer(pointer)

@@ -380,3 +380,31 @@ def test_a_nan_cost_neither_fails_the_xcom_push_nor_switches_the_spend_guard_off
     assert quick.stats()["runs_created"] == 1 and manifest["skipped"] == 39
     assert manifest["usage"]["cost"] == 0 and manifest["usage"]["costs_estimated"] == 1
     assert "could not be read" in manifest["skipped_reason"]
+
+
+def test_relative_paths_are_made_absolute_before_the_triggerer_reads_the_plan(quick, tmp_path, monkeypatch):
+    """A relative records path and output_path, deferred: the triggerer's working directory is not the
+    worker's. The worker makes them absolute before it hands the plan over."""
+    from airflow_provider_tela.triggers.batch import TelaBatchTrigger
+
+    worker, triggerer = tmp_path / "worker", tmp_path / "triggerer"
+    worker.mkdir(), triggerer.mkdir()
+    write_jsonl(worker / "in.jsonl", documents(5))
+    monkeypatch.chdir(worker)
+    run = TelaBatchTrigger.run
+
+    async def elsewhere(self):
+        monkeypatch.chdir(triggerer)  # the triggerer runs in a working directory of its own
+        async for event in run(self):
+            yield event
+
+    monkeypatch.setattr(TelaBatchTrigger, "run", elsewhere)
+    with DAG("t_batch_relative", schedule=None, start_date=START) as dag:
+        TelaBatchOperator(task_id="enrich", canvas_id="canvas-echo", records="in.jsonl", output_path="out",
+                          deferrable=True, poll_interval=1)
+    dag_run = run_dag(dag)
+    assert task_states(dag_run) == {"enrich": "success"}
+    manifest = xcoms(dag_run)[("enrich", -1, "return_value")]
+    assert manifest["output_uri"] == str(worker / "out" / "results.jsonl") and manifest["succeeded"] == 5
+    assert manifest["state_uri"].startswith(str(worker / "out" / "_tela_batch"))
+    assert len(rows_at(manifest["output_uri"])) == 5 and not list(triggerer.iterdir())
