@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from airflow_provider_tela._storage import Location
+from airflow_provider_tela._storage import Location, json_bytes
 from airflow_provider_tela.batch.records import RecordFile
 from airflow_provider_tela.batch.spec import BatchSpec
 from airflow_provider_tela.errors import TelaBatchFailedError, TelaBatchStateError
@@ -127,7 +127,7 @@ class BatchPlan:
         return cls(spec=BatchSpec.from_json(data["spec"]), records=RecordFile.from_json(data["records"]), **fields)
 
     def save(self) -> None:
-        self.state_dir.child(PLAN_FILE).write_bytes(json.dumps(self.to_json(), indent=1).encode())
+        self.state_dir.child(PLAN_FILE).write_bytes(json_bytes(self.to_json(), indent=1))
 
     @classmethod
     def load(cls, state_uri: str) -> BatchPlan:

@@ -244,7 +244,7 @@ def scan(source: Source, check: Check) -> Scan:
     for record in iter_records(source):
         try:
             check(record)
-            digest.update(_utf8(record.variables))
+            digest.update(_standard(record.variables))
         except TelaConfigError as exc:
             where = f" (line {record.line})" if record.line is not None else ""
             raise TelaConfigError(f"record {record.index}{where}: {exc}") from None
@@ -253,36 +253,39 @@ def scan(source: Source, check: Check) -> Scan:
     return Scan(total=total, digest=digest.hexdigest())
 
 
-def _text(variables: Mapping[str, Any]) -> str:
-    return json.dumps(variables, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+def _text(variables: Mapping[str, Any], *, allow_nan: bool = True) -> str:
+    return json.dumps(variables, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str,
+                      allow_nan=allow_nan)
 
 
 def canonical(variables: Mapping[str, Any]) -> bytes:
-    """A record as the digest hashes it and ``write_jsonl`` writes it: UTF-8 JSON. (Text holding a lone
-    surrogate, which ``scan`` refuses, is hashed as its surrogatepass bytes here: never an error.)"""
+    """A record as the digest hashes it and ``write_jsonl`` writes it: UTF-8 JSON. (What ``scan``
+    refuses, a lone surrogate or NaN, is hashed here without an error: surrogatepass bytes, ``NaN``.)"""
     return _text(variables).encode("utf-8", "surrogatepass")
 
 
-def _utf8(variables: Mapping[str, Any]) -> bytes:
-    """``canonical``, refusing text that cannot be UTF-8: a lone UTF-16 surrogate (half a character)."""
+def _standard(variables: Mapping[str, Any]) -> bytes:
+    """``canonical``, refusing what standard JSON in UTF-8 cannot hold: NaN or Infinity (Python's reader
+    takes them in a JSONL line), or a lone UTF-16 surrogate (half a character)."""
     try:
-        return _text(variables).encode()
-    except UnicodeEncodeError:
+        return _text(variables, allow_nan=False).encode()
+    except (ValueError, UnicodeEncodeError):
         pass
-    name = next((name for name, value in variables.items() if not _encodes({name: value})), None)
-    raise TelaConfigError(
-        f"variable {name!r} holds a lone UTF-16 surrogate (half of a character, such as an emoji cut in two "
-        "by a JavaScript string slice): it cannot be sent or written as UTF-8 text. Fix the text where it is "
-        "produced, or drop the broken character."
-    )
-
-
-def _encodes(variables: Mapping[str, Any]) -> bool:
-    try:
-        _text(variables).encode()
-    except UnicodeEncodeError:
-        return False
-    return True
+    for name, value in variables.items():
+        try:
+            _text({name: value}, allow_nan=False).encode()
+        except UnicodeEncodeError:
+            raise TelaConfigError(
+                f"variable {name!r} holds a lone UTF-16 surrogate (half of a character, such as an emoji cut in "
+                "two by a JavaScript string slice): it cannot be sent or written as UTF-8 text. Fix the text "
+                "where it is produced, or drop the broken character."
+            ) from None
+        except ValueError:
+            raise TelaConfigError(
+                f"variable {name!r} holds NaN or Infinity, which JSON cannot carry (it would be sent as null): "
+                "give a finite number, as text, or leave the value out."
+            ) from None
+    raise AssertionError("unreachable: one variable fails alone")  # pragma: no cover
 
 
 def write_jsonl(target: Location, source: Source) -> RecordFile:

@@ -122,8 +122,8 @@ class TelaBatchOperator(BaseOperator):
                 or not 0 <= max_failed_fraction <= 1:
             raise TelaConfigError(f"max_failed_fraction must be between 0 and 1, got {max_failed_fraction!r}")
         if max_cost is not None and (isinstance(max_cost, bool) or not isinstance(max_cost, (int, float))
-                                     or not max_cost > 0):
-            raise TelaConfigError(f"max_cost must be a positive number (or None), got {max_cost!r}")
+                                     or not 0 < max_cost < float("inf")):
+            raise TelaConfigError(f"max_cost must be a positive, finite number (or None), got {max_cost!r}")
         if on_ambiguous not in ON_AMBIGUOUS:
             raise TelaConfigError(f"on_ambiguous must be one of {ON_AMBIGUOUS}, got {on_ambiguous!r}")
         if records_format not in (None, "jsonl", "csv"):

@@ -158,6 +158,9 @@ def test_bad_operator_arguments_fail_when_the_dag_is_parsed(tmp_path):
         TelaBatchOperator(canvas_id="c", max_failed_fraction=2, **common)
     with pytest.raises(TelaConfigError, match="on_ambiguous must be one of"):
         TelaBatchOperator(canvas_id="c", on_ambiguous="fail-later", **common)
+    for odd in (float("inf"), float("nan"), -1):  # inf was taken, and written to plan.json as Infinity
+        with pytest.raises(TelaConfigError, match="max_cost must be a positive, finite number"):
+            TelaBatchOperator(canvas_id="c", max_cost=odd, **common)
     with pytest.raises(TelaConfigError, match="output_path is a folder"):
         TelaBatchOperator(task_id="t", records=[], canvas_id="c", output_path="s3://b/out.jsonl")
 

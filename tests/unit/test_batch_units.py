@@ -946,3 +946,18 @@ def test_an_empty_variable_name_is_refused_before_anything_is_sent(tmp_path, nam
         scan(describe(str(path)), lambda record: spec.request_for(record.variables))
     with pytest.raises(TelaConfigError, match=r"variable names must not be empty"):
         BatchSpec(canvas_id="c", variables={name: "x"}).request_for({})  # the operator's own variables
+
+
+@pytest.mark.parametrize("odd", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_a_record_holding_nan_is_refused_at_scan_not_sent_as_null_or_written_as_nan(tmp_path, odd):
+    """A NaN deep in a record (a file option: free-form JSON) passed the request check: it was sent as
+    null and written into records.jsonl (inline records, for the trigger) as ``NaN``, which is not JSON."""
+    from airflow_provider_tela.batch.spec import BatchSpec
+
+    spec = BatchSpec(canvas_id="c")
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"doc": "a"}\n{"doc": {"file_url": "https://x/a.pdf", "options": {"dpi": ODD}}}\n'.replace("ODD", odd))
+    with pytest.raises(TelaConfigError, match=r"^record 1 \(line 2\): variable 'doc' holds NaN or Infinity"):
+        scan(describe(str(path)), lambda record: spec.request_for(record.variables))
+    with pytest.raises(TelaConfigError, match=r"^record 0: variable 'doc' holds NaN or Infinity"):
+        scan([{"doc": {"file_url": "https://x", "options": {"dpi": float(odd)}}}], lambda record: None)
