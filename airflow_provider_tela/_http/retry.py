@@ -133,7 +133,11 @@ def request_id_of(headers: Mapping[str, str], secrets: tuple[str, ...]) -> str |
     value = headers.get("x-request-id")
     if not value:
         return None
-    text = scrub("".join(ch for ch in str(value) if ch.isprintable()), secrets)[:100].strip()
+    if not isinstance(value, str):
+        value = str(value)
+    if not value.isprintable():  # read per character only when there is something to drop (rare)
+        value = "".join(ch for ch in value if ch.isprintable())
+    text = scrub(value, secrets)[:100].strip()
     return text or None
 
 
@@ -174,8 +178,10 @@ class Attempts:
             if body is None:
                 return Outcome()
             # the one place both clients' answers pass: no parser downstream ever sees the key
+            # (Body(...) is the one copy of the body; scrub_body copies only when it finds a secret)
             answer = Body(scrub_body(body, self.secrets))
-            answer.request_id = request_id
+            if request_id is not None:
+                answer.request_id = request_id
             return Outcome(body=answer)
         error = with_request_id(error_for_status(self.call, status, headers, body or b"", self.secrets), request_id)
         if not isinstance(error, (TelaRateLimitError, TelaServerError)):
