@@ -38,7 +38,11 @@ _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopPool] = weakre
 
 
 def _pool() -> _LoopPool:
-    return _pools.setdefault(asyncio.get_running_loop(), _LoopPool())
+    loop = asyncio.get_running_loop()
+    pool = _pools.get(loop)
+    if pool is None:  # (not setdefault: that would build a pool, and a weak reference, on every request)
+        pool = _pools[loop] = _LoopPool()
+    return pool
 
 
 def shared_session() -> aiohttp.ClientSession:
@@ -96,10 +100,13 @@ def classify(exc: BaseException, deadline: Deadline) -> tuple[Failure, str]:
 
 
 async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
-    if response.content_length is not None and response.content_length > limit:
-        raise StackFailure(
-            Failure.TOO_LARGE, f"Content-Length {response.content_length} is over the limit of {limit} bytes"
-        )
+    length = response.content_length
+    if length is not None and length > limit:
+        raise StackFailure(Failure.TOO_LARGE, f"Content-Length {length} is over the limit of {limit} bytes")
+    if length is not None and "Content-Encoding" not in response.headers:
+        # aiohttp's parser reads exactly Content-Length bytes: one read, no chunk loop, no copy. (A
+        # compressed body is counted as it is inflated, below: a small gzip can inflate to gigabytes.)
+        return await response.read()
     body = bytearray()
     async for chunk in response.content.iter_chunked(READ_CHUNK):
         body += chunk
@@ -116,6 +123,7 @@ class AsyncTransport:
         self._proxy = settings.proxy_for(settings.base_url)
         self._per_request = settings.connect_timeout + settings.read_timeout
         self._auth = settings.auth_headers
+        self._secrets = settings.secrets  # (a property that parses the proxy URL each time it is read)
 
     async def prepare(self) -> AsyncTransport:
         """Load the CA bundle off the event loop (reading it blocks for milliseconds)."""
@@ -125,7 +133,7 @@ class AsyncTransport:
 
     async def request(self, call: ApiCall, *, deadline: Deadline = NEVER, retries: bool = True) -> Body:
         """Send ``call`` (to Tela's host) with retries; return the body of its answer."""
-        attempts = self.policy.attempts(call, self.settings.secrets, deadline, retries=retries)
+        attempts = self.policy.attempts(call, self._secrets, deadline, retries=retries)
         while True:
             outcome = await self._attempt(call, attempts, deadline)
             if outcome.error is not None:
