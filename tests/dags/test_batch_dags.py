@@ -86,7 +86,7 @@ def test_records_from_an_upstream_task_xcom(quick, tmp_path):
 
         TelaBatchOperator(task_id="enrich", canvas_id="canvas-echo", records=extract(),
                           output_path=str(tmp_path / "out"), concurrency=4, poll_interval=1,
-                          extra_body={"label": "{{ dag.dag_id }}"},
+                          extra_body={"trace_tag": "{{ dag.dag_id }}"},
                           override={"model": "m", "extra_body": {"reasoning_effort": "low"}})
     dag_run = run_dag(dag)
     manifest = xcoms(dag_run)[("enrich", -1, "return_value")]
@@ -95,7 +95,7 @@ def test_records_from_an_upstream_task_xcom(quick, tmp_path):
         [f"doc {i}" for i in range(12)]
     # every record's run carries the templated extra_body and the override's own extra fields
     runs = quick.runs()
-    assert len(runs) == 12 and all(run["extra_fields"] == {"label": "t_batch_xcom"} for run in runs)
+    assert len(runs) == 12 and all(run["extra_fields"] == {"trace_tag": "t_batch_xcom"} for run in runs)
     assert all(run["raw_input"]["override"] == {"model": "m", "type": "chat", "reasoning_effort": "low"} for run in runs)
 
 
