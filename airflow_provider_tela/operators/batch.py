@@ -69,7 +69,9 @@ class TelaBatchOperator(BaseOperator):
     :param max_failed_fraction: the share of records (0 to 1) that may fail or be ambiguous without
         failing the task (default 0: any failed record fails the task, after every row is written).
     :param max_cost: stop submitting new records once the batch's cost reaches this; the records not
-        started are ``skipped`` and the manifest says why. Runs in progress still finish (and cost).
+        started are ``skipped`` and the manifest says why. Runs in progress still finish (and cost). A
+        succeeded run whose cost cannot be read counts at the highest cost read from the batch's runs
+        (``usage.costs_estimated`` in the manifest); before any cost was read, the batch stops submitting.
     :param on_ambiguous: a record sent without a usable answer (its run may exist, paid): ``"mark"``
         (default) writes it as ``ambiguous`` and never resubmits it; ``"resubmit"`` submits it again,
         accepting that its run may then exist twice; ``"fail"`` stops submitting (the rest are
