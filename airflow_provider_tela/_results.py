@@ -15,17 +15,25 @@ if TYPE_CHECKING:
     from airflow_provider_tela.hooks.tela import TelaHook
 
 RUN_ID_KEY = "run_id"
+TASK_ID_KEY = "tela_task_id"
+TASK_KEY = "tela_task"  # a Workstation task's review: status, approved at and by, edited, ...
 USAGE_KEY = "usage"
 
 OutputCheck = Callable[[Any], None]
 
 
-def push_run_id(context: Any, run_id: str, log: Any, request_id: str | None = None) -> None:
-    context["ti"].xcom_push(key=RUN_ID_KEY, value=run_id)
-    if request_id:
-        log.info("Tela run id: %s (Tela request id: %s)", run_id, request_id)
+def push_ids(context: Any, kind: str, job_id: str, log: Any, request_id: str | None = None,
+             run_id: str | None = None) -> None:
+    """The id of what was submitted, to XCom (``run_id``; a task's under ``tela_task_id``, with its run's)."""
+    ti = context["ti"]
+    if kind == "task":
+        ti.xcom_push(key=TASK_ID_KEY, value=job_id)
+        if run_id:
+            ti.xcom_push(key=RUN_ID_KEY, value=run_id)
     else:
-        log.info("Tela run id: %s", run_id)
+        ti.xcom_push(key=RUN_ID_KEY, value=job_id)
+    named = f" (Tela request id: {request_id})" if request_id else ""
+    log.info("Tela %s id: %s%s", kind, job_id, named)
 
 
 def describe_usage(usage: dict[str, Any]) -> str:
@@ -35,7 +43,8 @@ def describe_usage(usage: dict[str, Any]) -> str:
 
 
 def finish(
-    context: Any, run_id: str, usage: dict[str, Any], content: Any, log: Any, check: OutputCheck | None = None
+    context: Any, run_id: str, usage: dict[str, Any], content: Any, log: Any, check: OutputCheck | None = None,
+    what: str = "run",
 ) -> Any:
     """Check the output, push usage, log it in one line, and return the content (XCom ``return_value``).
 
@@ -44,28 +53,29 @@ def finish(
     if check is not None:
         check(content)
     context["ti"].xcom_push(key=USAGE_KEY, value=usage)
-    log.info("Tela run %s succeeded: %s", run_id, describe_usage(usage))
+    log.info("Tela %s %s succeeded: %s", what, run_id, describe_usage(usage))
     return content
 
 
 def event_result(
-    event: dict[str, Any], hook_factory: Callable[[], TelaHook], timeout: float | None
-) -> tuple[str, dict[str, Any], Any]:
-    """The (run id, usage, content) of a trigger's success event; any other event raises its error.
+    event: dict[str, Any], hook_factory: Callable[[], TelaHook], timeout: float | None, kind: str = "run"
+) -> tuple[str, dict[str, Any], Any, dict[str, Any] | None]:
+    """The (id, usage, content, task review) of a trigger's success event; any other event raises its error.
 
     The error class crosses the trigger boundary: a 401 while deferred is TelaAuthenticationError here.
     """
     run_id = str(event.get("run_id", "?"))
     status = event.get("status")
+    what = "task" if kind == "task" else "run"
     if status == "success":
         if event.get("content_inline", True):
-            return run_id, event.get("usage") or {}, event.get("content")
-        run = hook_factory().get_run(run_id)
-        return run_id, run.usage, run.content
+            return run_id, event.get("usage") or {}, event.get("content"), event.get("task")
+        found = hook_factory().get_task(run_id) if kind == "task" else hook_factory().get_run(run_id)
+        return run_id, found.usage, found.content, event.get("task")
     if status == "failed":
-        raise TelaRunFailedError(run_id, event.get("message", "no reason given"))
+        raise TelaRunFailedError(run_id, event.get("message", "no reason given"), what)
     if status == "timeout":
-        raise TelaTimeoutError(run_id, timeout or 0, event.get("last_status"))
+        raise TelaTimeoutError(run_id, timeout or 0, event.get("last_status"), what)
     raise error_from_event(event)
 
 

@@ -1,23 +1,25 @@
-"""One submission's life, whatever the way the task waits for it.
+"""One submission's life, whatever the way the task waits for it, and whatever it creates in Tela.
 
-    submission = Submission.open(context, ask, ...)  # the request built and checked once; the record read
-    run = submission.reconnect(hook)                  # the run an earlier try submitted, if worth having
-    run = run or submission.submit_job(hook)          # intent, POST, then the run's id (or a withdrawal)
-    run = submission.poll_until_complete(hook, run)   # (or the operator defers, and resumes below)
-    return submission.get_job_result(run)             # output checked, XComs pushed, record ended
+    submission = Submission(context, ask, ...)       # the request built and checked once; the record read
+    job = submission.reconnect(hook)                 # what an earlier try submitted, if worth having
+    job = job or submission.submit_job(hook)         # intent, POST, then the id (or a withdrawal)
+    job = submission.poll_until_complete(hook, job)  # (or the operator defers, and resumes below)
+    return submission.get_job_result(job)            # output checked, XComs pushed, record ended
 
-The steps are named after Airflow 3.3's ``ResumableJobMixin`` where they mean the same. Every change of
-the task's durable record is made here, and every error outcome of a step is turned into one of them
-in one place (``_sending``, ``_ending``, ``failing``): a request that surely created no run withdraws
-its intent; one whose fate is unknown keeps it (``on_ambiguous`` decides what the retry does); a run
-that ended ends its record; a run whose output was refused is forgotten, so that a retry asks anew.
-``durable=False`` opens the same record on a store that keeps nothing (``durable.NoStore``).
+A submission creates a canvas run (``canvas_id`` / ``version_id``) or a Workstation task
+(``application_id``): the same steps, the same record, the same wait machine, two resources (``Job``).
+The steps are named after Airflow 3.3's ``ResumableJobMixin`` where they mean the same. Every change
+of the task's durable record is made here, and every error outcome of a step is turned into one of
+them in one place (``_sending``, ``ending``, ``failing``): a request that surely created nothing
+withdraws its intent; one whose fate is unknown keeps it (``on_ambiguous`` decides what the retry
+does); a run or task that ended ends its record; one whose output was refused is forgotten, so that a
+retry asks anew. ``durable=False`` opens the same record on a store that keeps nothing.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -25,9 +27,12 @@ from typing import Any, Literal
 from airflow_provider_tela import _results
 from airflow_provider_tela._http.deadline import Deadline
 from airflow_provider_tela._results import OutputCheck
-from airflow_provider_tela.durable import Decision, DurableRun, Mode, fingerprint
+from airflow_provider_tela._types import Kind, Mode, OnAmbiguous, WaitFor
+from airflow_provider_tela._wait import Ends, ends_for
+from airflow_provider_tela.durable import Decision, DurableRun, fingerprint
 from airflow_provider_tela.errors import (
     TelaAmbiguousRunError,
+    TelaBadResponseError,
     TelaError,
     TelaNotFoundError,
     TelaRunFailedError,
@@ -36,8 +41,7 @@ from airflow_provider_tela.errors import (
 )
 from airflow_provider_tela.hooks.tela import TelaHook, build_request
 from airflow_provider_tela.inputs import FileSlots
-from airflow_provider_tela.models import CanvasRun, CompletionRequest, RunStatus
-from airflow_provider_tela.operators.tela import OnAmbiguous
+from airflow_provider_tela.models import CompletionRequest
 
 # A streamed answer is logged as it grows, at most this often, not once per token.
 STREAM_LOG_INTERVAL = 2.0
@@ -57,10 +61,17 @@ class Ask:
     webhook_url: str | None = None
     extra_body: Mapping[str, Any] | None = None
     stream: bool = False
+    version_id: str | None = None
+    label: str | None = None
+    tags: Sequence[str] | None = None
+
+    @property
+    def kind(self) -> Kind:
+        return "task" if self.application_id else "run"
 
     @property
     def mode(self) -> Mode:
-        return "stream" if self.stream else "async"
+        return "task" if self.application_id else "stream" if self.stream else "async"
 
     def build(self, slots: FileSlots) -> CompletionRequest:
         """The request, validated (a TelaConfigError names each bad field); files stand in it as slots."""
@@ -72,70 +83,98 @@ class Ask:
             flags = {"async": True}
         if self.extra_body:
             flags["extra_body"] = dict(self.extra_body)
+        for name in ("version_id", "label"):
+            if getattr(self, name):
+                flags[name] = getattr(self, name)
+        if self.tags is not None:
+            flags["tags"] = list(self.tags)
         return build_request(self.canvas_id, self.application_id, dict(self.variables or {}) or None,
                              self.messages, dict(self.override) if self.override is not None else None,
                              resolve_file=slots, **flags)
 
 
-def reconnect_action(decision: Decision, found: CanvasRun | None) -> tuple[Reconnect, str]:
-    """What a try does with what its record names, once the recorded run was looked up (``found`` is
-    None when Tela answered 404). Pure: the whole re-attach decision, tested without I/O."""
+@dataclass(frozen=True)
+class Job:
+    """What a submission created: a run or a task, by id; ``found`` is it as last read, once it is over."""
+
+    kind: Kind
+    id: str
+    found: Any = None
+    run_id: str | None = None  # a task's completion run, where Tela named it
+
+
+def reconnect_action(decision: Decision, found: Any, ends: Ends) -> tuple[Reconnect, str]:
+    """What a try does with what its record names, once that was looked up (``found`` is None when Tela
+    answered 404). Pure: the whole re-attach decision, tested without I/O."""
     record = decision.record
     if decision.action != "reattach" or record is None:
         return ("ambiguous" if decision.action == "ambiguous" else "submit"), decision.reason
+    what = "task" if record.mode == "task" else "run"
     if found is None:
         if record.mode == "stream":  # a streamed run's id may not be a pollable run id: its fate is unknown
             return "ambiguous", f"run {record.run_id} (streamed) cannot be looked up"
-        return "submit", f"Tela run {record.run_id} from an earlier try no longer exists"
-    if found.status == RunStatus.FAILED:
-        return "submit", f"Tela run {found.id} from an earlier try failed ({found.failure_reason()})"
-    return "wait", f"re-attaching to Tela run {found.id} submitted by try {record.try_number} (status {found.status})"
+        return "submit", f"Tela {what} {record.run_id} from an earlier try no longer exists"
+    if ends.outcome(found.status) == "failed":
+        return "submit", f"Tela {what} {found.id} from an earlier try failed ({found.failure_reason()})"
+    return "wait", (f"re-attaching to Tela {what} {found.id} submitted by try {record.try_number} "
+                    f"(status {found.status})")
+
+
+def where_to_look(what: str) -> str:
+    return "the app's tasks in Tela's Workstation" if what == "task" else "the canvas's runs in Tela"
 
 
 class Submission:
-    """The life of one task instance's run, for one try."""
+    """The life of one task instance's run (or Workstation task), for one try."""
 
     def __init__(self, context: Any, ask: Ask, *, conn_id: str, durable: bool, on_ambiguous: OnAmbiguous,
-                 log: Any, output_check: OutputCheck | None = None) -> None:
+                 log: Any, output_check: OutputCheck | None = None, wait_for: WaitFor = "output") -> None:
         self.context = context
         self.ask = ask
         self.conn_id = conn_id
         self.on_ambiguous = on_ambiguous
         self.log = log
         self.output_check = output_check
+        self.wait_for = wait_for
+        self.ends = ends_for(ask.kind, wait_for)
         self.slots = FileSlots()
         self.request = ask.build(self.slots)  # once per try: validated before any I/O
         self.record = DurableRun.open(context, fingerprint(conn_id, self.request.to_payload()), durable=durable)
         self._announced: str | None = None
 
+    def over(self, job: Job) -> bool:
+        return job.found is not None and self.ends.outcome(job.found.status) == "succeeded"
+
     # --- the earlier try's run ------------------------------------------------------------------------
 
-    def reconnect(self, hook: TelaHook) -> CanvasRun | None:
-        """The run an earlier try of this task instance submitted, if it is still worth having."""
+    def reconnect(self, hook: TelaHook) -> Job | None:
+        """What an earlier try of this task instance submitted, if it is still worth having."""
         decision = self.record.decision
+        record = decision.record
+        kind: Kind = "task" if record is not None and record.mode == "task" else "run"
         found = None
-        if decision.action == "reattach" and decision.record is not None:
+        if decision.action == "reattach" and record is not None:
             try:
-                found = hook.get_run(str(decision.record.run_id))
+                found = hook.get_task(str(record.run_id)) if kind == "task" else hook.get_run(str(record.run_id))
             except TelaNotFoundError:
                 found = None
-        action, reason = reconnect_action(decision, found)
+        action, reason = reconnect_action(decision, found, ends_for(kind, self.wait_for))
         if action == "wait" and found is not None:
-            self.announce(found.id)
+            job = Job(kind, found.id, found, getattr(found, "completionRunId", None))
+            self.announce(job)
             self.log.info("%s.", reason[0].upper() + reason[1:])
-            return found
+            return job
         if action == "submit":
-            if decision.record is not None:
+            if record is not None:
                 self.log.warning("Not re-attaching to the recorded Tela submission: %s; submitting afresh.", reason)
             return None
-        record = decision.record
         assert record is not None
         where = f"try {record.try_number}" if record.try_number else "an earlier try"
         message = (
-            f"{where} of this task sent a request that creates a Tela run at {record.written_at or 'an unknown time'} "
-            f"and did not learn its answer ({reason}): the run may exist and be paid for. Look for it in the "
-            "canvas's runs in Tela. To submit again, clear the task (a clear asks for a new run) or set "
-            'on_ambiguous="resubmit".'
+            f"{where} of this task sent a request that creates a Tela {self.ends.what} at "
+            f"{record.written_at or 'an unknown time'} and did not learn its answer ({reason}): it may exist and "
+            f"be paid for. Look for it in {where_to_look(self.ends.what)}. To submit again, clear the task (a clear "
+            'asks for a new run) or set on_ambiguous="resubmit".'
         )
         if self.on_ambiguous == "fail":
             raise TelaAmbiguousRunError(message, run_id=record.run_id)
@@ -150,15 +189,33 @@ class Submission:
             hook.check_canvas_variables(str(self.ask.canvas_id), dict(self.ask.variables or {}))
         hook.upload_files(self.request, self.slots)
 
-    def submit_job(self, hook: TelaHook, *, deadline: Deadline, validate_variables: bool = False) -> CanvasRun:
-        """Check and upload the files, record the intent, send, record the run's id."""
+    def submit_job(self, hook: TelaHook, *, deadline: Deadline, validate_variables: bool = False) -> Job:
+        """Check and upload the files, record the intent, send, record the id of what Tela created."""
         self._prepare(hook, validate_variables)
         self.record.intent(self.ask.mode)
         with self._sending():
-            run = hook.submit_request(self.request, deadline=deadline)
-        self.record.submitted(run.id, self.ask.mode)
-        self.announce(run.id, run.request_id)
-        return run
+            if self.ask.kind == "run":
+                run = hook.submit_request(self.request, deadline=deadline)
+                job = Job("run", run.id, run)
+            else:
+                job = self._task_job(hook.submit_task(self.request, deadline=deadline))
+        self.record.submitted(job.id, "task" if job.kind == "task" else self.ask.mode)
+        self.announce(job, getattr(job.found, "request_id", None))
+        return job
+
+    def _task_job(self, ref: Any) -> Job:
+        if ref.task_id:
+            return Job("task", ref.task_id, run_id=ref.run_id)
+        # Tela named a completion run and no task lists it: its output can still be waited for, not a review
+        if self.wait_for == "approval":
+            raise detached(TelaAmbiguousRunError(
+                f"Tela created completion run {ref.run_id} for application {self.ask.application_id}, but no task "
+                "of the app names it, so its approval cannot be followed (the run is recorded: a retry does not "
+                "pay again); wait_for='output' waits for the run's output instead.", run_id=ref.run_id))
+        self.log.warning("Tela named completion run %s and no Workstation task of application %s lists it: waiting "
+                         "for the run's output (no review can be followed).", ref.run_id, self.ask.application_id)
+        self.ends = ends_for("run")
+        return Job("run", ref.run_id)
 
     def stream_job(self, hook: TelaHook, *, deadline: Deadline, validate_variables: bool = False
                    ) -> tuple[str, Any]:
@@ -174,7 +231,7 @@ class Submission:
                 if chunk.id and not run_id:
                     run_id = chunk.id
                     self.record.submitted(run_id, "stream")
-                    self.announce(run_id)
+                    self.announce(Job("run", run_id))
                 pieces.append(chunk.text)
                 final = chunk.final_message or final
                 if time.monotonic() - last_log >= STREAM_LOG_INTERVAL:
@@ -186,16 +243,16 @@ class Submission:
 
     @contextmanager
     def _sending(self) -> Iterator[None]:
-        """A run-creating request's error outcomes: withdrawn (surely no run), or kept as may-exist."""
+        """A creating request's error outcomes: withdrawn (surely nothing created), or kept as may-exist."""
         error: TelaRunMayExistError | None = None
         try:
             yield
         except TelaRunMayExistError as exc:
             error = exc
         except TelaRunFailedError:
-            raise  # a run that ended (a stream's error event): _ending ends it
+            raise  # a run that ended (a stream's error event): ending() ends it
         except TelaError:
-            self.record.withdraw()  # refused, unreachable: no run was created, the retry submits
+            self.record.withdraw()  # refused, unreachable: nothing was created, the retry submits
             raise
         if error is not None:
             raise self._may_exist(error)
@@ -203,8 +260,8 @@ class Submission:
     def _may_exist(self, error: TelaRunMayExistError) -> TelaError:
         """The error a try ends with when its submission's fate is unknown."""
         if error.run_id:
-            self.record.submitted(error.run_id, self.ask.mode)
-            self.announce(error.run_id, error.request_id)
+            self.record.submitted(error.run_id, "stream" if self.ask.stream else "async")
+            self.announce(Job("run", error.run_id), error.request_id)
             if self.record.store.remembers:
                 return detached(error)  # a retry re-attaches to the recorded run
         if self.on_ambiguous == "fail":
@@ -218,16 +275,17 @@ class Submission:
 
     @contextmanager
     def ending(self) -> Iterator[None]:
-        """A run that failed ends its record: the retry submits a new run either way."""
+        """A run or task that failed ends its record: the retry submits a new one either way."""
         try:
             yield
         except TelaRunFailedError:
             self.record.ended()
             raise
 
-    def poll_until_complete(self, hook: TelaHook, run_id: str, *, poll_interval: float, timeout: float) -> CanvasRun:
+    def poll_until_complete(self, hook: TelaHook, job: Job, *, poll_interval: float, timeout: float) -> Job:
         with self.ending():
-            return hook.wait_for_run(run_id, poll_interval=poll_interval, timeout=timeout, first_poll_in=1.0)
+            found = hook.wait(job.kind, job.id, self.ends, poll_interval, timeout, first_poll_in=1.0)
+        return Job(job.kind, job.id, found, job.run_id or getattr(found, "completionRunId", None))
 
     def stream_usage(self, hook: TelaHook, run_id: str, deadline: Deadline) -> dict[str, Any]:
         """A stream carries no usage: ask Tela for the run once the stream is over (it may need a
@@ -240,13 +298,16 @@ class Submission:
             self.log.warning("Usage of streamed run %s could not be fetched (%s); XCom usage is empty", run_id, exc)
             return {}
 
-    def get_job_result(self, run_id: str, usage: dict[str, Any], content: Any,
-                       write: Callable[[Any], Any] | None = None) -> Any:
-        """The run's content, checked, with its XComs; the record ends once the task took it."""
+    def get_job_result(self, job_id: str, usage: dict[str, Any], content: Any,
+                       write: Callable[[Any], Any] | None = None, review: dict[str, Any] | None = None) -> Any:
+        """The content, checked, with its XComs; the record ends once the task took it."""
         try:
-            result = _results.finish(self.context, run_id, usage, content, self.log, self.output_check)
+            if review is not None:
+                self.context["ti"].xcom_push(key=_results.TASK_KEY, value=review)
+            result = _results.finish(self.context, job_id, usage, content, self.log, self.output_check,
+                                     what=self.ends.what)
         except TelaError:
-            # the run is over and its output refused: a retry asks for a new run (never this one's again)
+            # over, and its output refused: a retry asks for a new run (never this one's again)
             self.record.forget()
             raise
         if write is not None:
@@ -254,11 +315,19 @@ class Submission:
         self.record.ended()
         return result
 
-    def announce(self, run_id: str, request_id: str | None = None) -> None:
-        """Push the run id to XCom once per try, whichever way this try came to know it."""
-        if self._announced != run_id:
-            _results.push_run_id(self.context, run_id, self.log, request_id)
-            self._announced = run_id
+    def result_of(self, job: Job, write: Callable[[Any], Any] | None = None) -> Any:
+        """``get_job_result`` of a job found over in the worker."""
+        found = job.found
+        if found is None:
+            raise TelaBadResponseError(f"Tela {job.kind} {job.id} has no result yet")
+        return self.get_job_result(job.id, found.usage, found.content, write,
+                                   found.review if job.kind == "task" else None)
+
+    def announce(self, job: Job, request_id: str | None = None) -> None:
+        """Push the id to XCom once per try, whichever way this try came to know it."""
+        if self._announced != job.id:
+            _results.push_ids(self.context, job.kind, job.id, self.log, request_id, run_id=job.run_id)
+            self._announced = job.id
 
 
 @contextmanager

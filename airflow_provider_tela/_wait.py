@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from airflow_provider_tela._http.retry import Backoff
+from airflow_provider_tela._types import Kind, WaitFor
 from airflow_provider_tela.errors import TelaBadResponseError, TelaError
-from airflow_provider_tela.models import RunStatus
+from airflow_provider_tela.models import RunStatus, TaskStatus
 
 FIRST_POLL_DELAY = 1.0
 # A server that keeps answering garbage is not going to get better by the deadline.
@@ -51,6 +52,18 @@ class Ends:
 
 
 RUN_ENDS = Ends("run", frozenset({RunStatus.SUCCEEDED}), frozenset({RunStatus.FAILED}), RunStatus.KNOWN)
+_TASK_FAILED = frozenset({TaskStatus.FAILED, TaskStatus.CANCELLED})
+# A task's output is there once its run ended: in review (validating) or done (completed).
+TASK_OUTPUT_ENDS = Ends("task", frozenset({TaskStatus.VALIDATING, TaskStatus.COMPLETED}), _TASK_FAILED,
+                        TaskStatus.KNOWN)
+# Approved: completed. An approval revoked (back to validating) before a check saw it is not one.
+TASK_APPROVAL_ENDS = Ends("task", frozenset({TaskStatus.COMPLETED}), _TASK_FAILED, TaskStatus.KNOWN)
+
+def ends_for(kind: Kind, wait_for: WaitFor = "output") -> Ends:
+    """What ends the wait for a run, or for a task's output or its approval."""
+    if kind == "run":
+        return RUN_ENDS
+    return TASK_APPROVAL_ENDS if wait_for == "approval" else TASK_OUTPUT_ENDS
 
 
 class Schedule(Protocol):

@@ -24,15 +24,13 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, get_args
 
+from airflow_provider_tela._types import Mode
 from airflow_provider_tela.errors import TelaDurableStateError
 
 RECORD_KEY = "tela_run"
 VARIABLE_PREFIX = "tela_run_state__"
 SCHEMA_VERSION = 1
 
-# "async": a run submitted and polled; "stream": its id came from a stream, and a 404 for it proves
-# nothing; "task": a Workstation task; "batch": the record names a batch's state folder.
-Mode = Literal["async", "stream", "task", "batch"]
 Action = Literal["submit", "reattach", "ambiguous"]
 
 

@@ -172,27 +172,30 @@ class TelaServerError(TelaAPIError):
 
 
 class TelaRunFailedError(TelaError):
-    """The canvas run ended with status ``failed``. A task retry submits a new run."""
+    """The canvas run ended with status ``failed`` (``what="task"``: a Workstation task failed or was
+    cancelled). A task retry submits a new run."""
 
-    def __init__(self, run_id: str, reason: str) -> None:
-        super().__init__(f"Tela run {run_id} failed: {reason}")
+    def __init__(self, run_id: str, reason: str, what: str = "run") -> None:
+        super().__init__(f"Tela {what} {run_id} failed: {reason}")
         self.run_id = run_id
         self.reason = reason
+        self.what = what
 
 
 class TelaWatchedRunFailedError(TelaRunFailedError, _Fatal):
-    """A run the task only waits for (``TelaRunSensor``) failed: no retry of the task can change that."""
+    """A run (or task) the task only waits for (``TelaRunSensor``, ``TelaTaskSensor``) failed: no retry
+    of the task can change that."""
 
 
 class TelaTimeoutError(TelaError):
     """A run did not reach a final status within the time allowed."""
 
-    def __init__(self, run_id: str, waited_seconds: float, last_status: str | None = None) -> None:
+    def __init__(self, run_id: str, waited_seconds: float, last_status: str | None = None, what: str = "run") -> None:
         status = f" (last status: {last_status})" if last_status else ""
+        later = (f"TelaRunSensor(run_id={run_id!r})" if what == "run" else f"TelaTaskSensor(tela_task_id={run_id!r})")
         super().__init__(
-            f"Tela run {run_id} did not finish within {waited_seconds:g} s{status}. "
-            "The run was not cancelled (Tela has no cancel endpoint); raise `timeout` to wait longer, "
-            f"or pick the run up later with TelaRunSensor(run_id={run_id!r})."
+            f"Tela {what} {run_id} did not finish within {waited_seconds:g} s{status}. "
+            f"The {what} was not cancelled; raise `timeout` to wait longer, or pick the {what} up later with {later}."
         )
         self.run_id = run_id
         self.waited_seconds = waited_seconds

@@ -26,6 +26,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticSerializationError
 
+from airflow_provider_tela._types import target_problem
 from airflow_provider_tela.errors import TelaConfigError
 
 
@@ -387,13 +388,18 @@ def _variable_value(name: str, item: Any) -> Any:
 class CompletionRequest(_Request):
     """The body of ``POST /v2/chat/completions``.
 
-    ``extra_body`` holds top-level fields the provider does not manage (e.g. ``long_response``,
-    ``label``, sent by Tela's other clients): merged into the payload as they are, so new API fields
+    ``extra_body`` holds top-level fields the provider does not manage (e.g. ``long_response``, sent by
+    Tela's other clients): merged into the payload as they are, so new API fields
     are usable without a release. It may not set a field the provider manages.
     """
 
     canvas_id: str | None = None
     application_id: str | None = None
+    # A canvas version to run (Tela's SDK: canvasId, versionId or applicationId name what runs).
+    version_id: str | None = None
+    # A Workstation task's name (applications only, as in Tela's SDK), and tags for the run or task.
+    label: str | None = Field(default=None, min_length=1)
+    tags: list[Annotated[str, Field(min_length=1)]] | None = None
     variables: dict[str, VariableValue] = Field(default_factory=dict)
     messages: list[Message] | None = None
     override: Override | None = None
@@ -418,16 +424,16 @@ class CompletionRequest(_Request):
     def _unmanaged_json(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         return unmanaged_json(
             value, MANAGED_FIELDS, "extra_body",
-            " (canvas_id, application_id, variables, messages, override or output_schema, stream, webhook_url; "
+            " (canvas_id, application_id, version_id, label, tags, variables, messages, override or output_schema, "
+            "stream, webhook_url; "
             "async follows the operator's mode; new override fields go in override={..., 'extra_body': {...}})",
         )
 
     @model_validator(mode="after")
     def _one_target(self) -> CompletionRequest:
-        if bool(self.canvas_id) == bool(self.application_id):
-            raise ValueError(
-                "give exactly one of canvas_id (a canvas's id) or application_id (a deployed app's id)"
-            )
+        problem = target_problem(self.canvas_id, self.application_id, self.version_id, self.label, self.stream)
+        if problem:
+            raise ValueError(problem)
         if self.stream and (self.async_ or self.webhook_url):
             raise ValueError("stream=True cannot be combined with async or webhook_url")
         return self
@@ -603,6 +609,89 @@ class CanvasRun(_Response):
             if isinstance(found, str) and found:
                 return found
         return "Tela gave no reason; open the run in Tela to see its log"
+
+
+class TaskStatus:
+    """The statuses of a Workstation task, as Tela's docs list them. ``validating``: the task's run
+    ended and its output awaits a reviewer ("ready for review"); ``completed``: approved, or done in an
+    app without review; an approval revoked returns the task to ``validating``. Others Tela may add are
+    read as "not finished yet"."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    VALIDATING = "validating"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    KNOWN = frozenset({CREATED, RUNNING, VALIDATING, COMPLETED, FAILED, CANCELLED})
+
+
+class Task(_Response):
+    """A Workstation task, as ``GET /task/{id}`` answers it (camelCase, as Tela sends it)."""
+
+    id: str = Field(min_length=1)
+    status: str = Field(min_length=1)
+    name: str | None = None
+    promptApplicationId: str | None = None
+    promptVersionId: str | None = None
+    inputContent: dict[str, Any] | None = None
+    outputContent: Any = None  # an object or null; Tela's example nests the result under "content"
+    rawInput: dict[str, Any] | None = None
+    rawOutput: Any = None
+    tags: list[Any] | None = None
+    metadata: dict[str, Any] | None = None
+    createdAt: str | None = None
+    updatedAt: str | None = None
+    approvedAt: str | None = None
+    approvedBy: str | None = None
+    completionRunId: str | None = None
+    workflowRunId: str | None = None
+
+    @property
+    def content(self) -> Any:
+        """The task's output, as a reviewer left it: ``outputContent.content`` when it nests one."""
+        output = self.outputContent
+        if isinstance(output, dict) and "content" in output:
+            return output["content"]
+        return output
+
+    @property
+    def usage(self) -> dict[str, Any]:
+        """Tokens, cost and duration, when the task's output carries them (checked as a run's are)."""
+        output = self.outputContent
+        found = output.get("information") if isinstance(output, dict) else None
+        if not isinstance(found, dict):
+            return {}
+        return Information.model_validate(found).model_dump(mode="json")
+
+    @property
+    def review(self) -> dict[str, Any]:
+        """What a DAG may want to know of the task's review (XCom ``tela_task``)."""
+        edited = (self.metadata or {}).get("editedFields")
+        return {"id": self.id, "status": self.status, "name": self.name, "approved_at": self.approvedAt,
+                "approved_by": self.approvedBy, "completion_run_id": self.completionRunId,
+                "tags": self.tags, "edited": bool(edited)}
+
+    def failure_reason(self) -> str:
+        extra = self.model_extra or {}
+        for found in (extra.get("error"), (self.rawOutput or {}).get("error") if isinstance(self.rawOutput, dict)
+                      else None):
+            if isinstance(found, dict) and found.get("message"):
+                return str(found["message"])
+            if isinstance(found, str) and found:
+                return found
+        if self.status == TaskStatus.CANCELLED:
+            return "the task was cancelled in Tela"
+        return "Tela gave no reason; open the task in Tela's Workstation to see its log"
+
+
+class TaskProgress(BaseModel):
+    """Just the id and status of a task: what a poll of an active task needs, validated cheaply."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(min_length=1)
+    status: str = Field(min_length=1)
 
 
 class CompletionMessage(_Response):

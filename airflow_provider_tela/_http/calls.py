@@ -64,6 +64,27 @@ def get_run(run_id: str) -> ApiCall:
     return run_status(run_id)
 
 
+TASKS_PATH = "/task"
+
+
+def task_status(task_id: str) -> ApiCall:
+    return ApiCall("GET", f"{TASKS_PATH}/{_id_segment(task_id, 'tela_task_id')}")
+
+
+@lru_cache(maxsize=65536)
+def get_task(task_id: str) -> ApiCall:
+    return task_status(task_id)  # cached for the same reason as get_run
+
+
+def list_tasks(params: dict[str, str]) -> ApiCall:
+    return ApiCall("GET", TASKS_PATH, params=params)
+
+
+def update_task(task_id: str, body: dict[str, Any]) -> ApiCall:
+    # Not a run-creating request: a PATCH sent twice sets the same fields twice.
+    return ApiCall("PATCH", f"{TASKS_PATH}/{_id_segment(task_id, 'tela_task_id')}", json=body)
+
+
 def create_file() -> ApiCall:
     # An unused upload slot costs nothing, so this POST may be retried like a GET.
     return ApiCall("POST", "/v2/file")

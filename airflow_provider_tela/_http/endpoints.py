@@ -31,6 +31,9 @@ from airflow_provider_tela.models import (
     FileUploadTarget,
     PromotedVersion,
     RunProgress,
+    Task,
+    TaskProgress,
+    TaskStatus,
     is_terminal,
 )
 
@@ -76,6 +79,105 @@ def submit(request: CompletionRequest) -> Endpoint[CanvasRun]:
     """``POST /v2/chat/completions`` with ``async`` or ``webhook_url``: the run, at once."""
     call = calls.completion(request)
     return Endpoint(call, lambda body, secrets: _created(call, CanvasRun, body, secrets))
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    """What a submission to a Workstation app answered: the task's id, and the run behind it, as far
+    as the answer names them. Tela documents neither way: read tolerantly (a task object, a list of
+    tasks, a completion run naming its task, or a completion run alone)."""
+
+    task_id: str | None
+    run_id: str | None
+
+
+_TASK_KEYS = frozenset({"promptApplicationId", "inputContent", "outputContent", "approvedAt", "completionRunId"})
+
+
+def read_task_ref(data: Any) -> TaskRef | None:
+    """The task (and run) a submission's answer names; None when it names nothing readable."""
+    if isinstance(data, dict) and isinstance(data.get("data"), list):
+        data = data["data"]
+    if isinstance(data, list):
+        data = data[0] if len(data) == 1 else None  # one task was asked for: anything else is unreadable
+    if not isinstance(data, dict):
+        return None
+    nested: dict[str, Any] = data["task"] if isinstance(data.get("task"), dict) else {}
+    named = readable_run_id({"id": data.get("task_id") or data.get("taskId") or nested.get("id")})
+    own = readable_run_id(data)
+    looks_like_task = bool(_TASK_KEYS & set(data)) or data.get("status") in ("validating", "completed", "cancelled")
+    if named is not None:
+        return TaskRef(named, own or readable_run_id({"id": data.get("completionRunId")}))
+    if own is not None and looks_like_task:
+        return TaskRef(own, readable_run_id({"id": data.get("completionRunId")}))
+    return TaskRef(None, own) if own is not None else None
+
+
+def submit_task(request: CompletionRequest) -> Endpoint[TaskRef]:
+    """``POST /v2/chat/completions`` with ``application_id``: "all tasks are created as if they were async
+    completions". Anything unusable means the task may exist, as for a run."""
+    call = calls.completion(request)
+
+    def parse(body: bytes, secrets: tuple[str, ...]) -> TaskRef:
+        error: TelaRunMayExistError | None = None
+        try:
+            ref = read_task_ref(load_json(body))
+        except ValueError:
+            ref = None
+        if ref is None:
+            error = may_exist(call, "the answer names no readable task or run id")
+            raise detached(error)
+        return ref
+
+    return Endpoint(call, parse)
+
+
+def _same_task(task_id: str, task: Any) -> Any:
+    if task.id.strip() != task_id.strip():
+        raise detached(TelaBadResponseError(
+            f"Tela's answer to a status check of task {task_id} describes task {task.id!r}; it is ignored."
+        ))
+    return task
+
+
+def get_task(task_id: str) -> Endpoint[Task]:
+    call = calls.get_task(task_id)
+    return Endpoint(
+        call, lambda body, secrets: _same_task(task_id, decode_model(call, Task, body, secrets, f"task {task_id}"))
+    )
+
+
+def poll_task(task_id: str, *, cached: bool = True) -> Endpoint[Task | TaskProgress]:
+    """A task's status check: just id and status while it is active, the whole task once it may have ended."""
+    call = calls.get_task(task_id) if cached else calls.task_status(task_id)
+
+    def parse(body: bytes, secrets: tuple[str, ...]) -> Task | TaskProgress:
+        progress = _same_task(task_id, decode_model(call, TaskProgress, body, secrets, f"task {task_id}"))
+        if progress.status in (TaskStatus.CREATED, TaskStatus.RUNNING):
+            return progress
+        return decode_model(call, Task, body, secrets, f"task {task_id}")
+
+    return Endpoint(call, parse)
+
+
+def list_tasks(params: dict[str, str]) -> Endpoint[list[Task]]:
+    """``GET /task``: ``{"data": [...]}`` (or a bare list) of tasks."""
+    call = calls.list_tasks(params)
+
+    def parse(body: bytes, secrets: tuple[str, ...]) -> list[Task]:
+        data = decode_json(call, body, secrets)
+        items = data.get("data") if isinstance(data, dict) else data
+        if not isinstance(items, list):
+            raise detached(TelaBadResponseError(f"Tela's answer to {call.label} holds no list of tasks"))
+        return [validate(Task, item, "a task list", secrets) for item in items]
+
+    return Endpoint(call, parse)
+
+
+def update_task(task_id: str, body: dict[str, Any]) -> Endpoint[Task]:
+    call = calls.update_task(task_id, body)
+    return Endpoint(call, lambda raw, secrets: validate(Task, decode_json(call, raw, secrets), f"task {task_id}",
+                                                        secrets))
 
 
 def complete(request: CompletionRequest) -> Endpoint[ChatCompletion]:

@@ -20,12 +20,13 @@ from airflow_provider_tela import _compat  # noqa: F401
 from airflow_provider_tela._http import calls, endpoints
 from airflow_provider_tela._http.async_transport import AsyncTransport, lease_sessions, release_sessions
 from airflow_provider_tela._http.deadline import NEVER, Deadline
-from airflow_provider_tela._http.endpoints import Endpoint
+from airflow_provider_tela._http.endpoints import Endpoint, TaskRef
 from airflow_provider_tela._http.retry import Body, RetryPolicy
 from airflow_provider_tela._http.settings import ClientSettings, _proxy_secret
 from airflow_provider_tela._http.sse import SSEDecoder
 from airflow_provider_tela._http.sync_transport import SyncTransport
-from airflow_provider_tela._wait import RunWait, drive
+from airflow_provider_tela._types import Kind, WaitFor
+from airflow_provider_tela._wait import RUN_ENDS, Ends, RunWait, drive, ends_for
 from airflow_provider_tela.errors import (
     TelaConfigError,
     TelaError,
@@ -51,6 +52,7 @@ from airflow_provider_tela.models import (
     FileUploadTarget,
     PromotedVersion,
     RunProgress,
+    Task,
     _Response,
 )
 
@@ -78,6 +80,21 @@ def build_request(
         variables=resolve_variables(variables, resolve_file), messages=resolve_messages(messages, resolve_file),
         override=override, **flags,
     )
+
+
+def _target_flags(**given: Any) -> dict[str, Any]:
+    """The optional request fields that were given (a field left out is not sent)."""
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def runs_only(request: CompletionRequest, method: str) -> CompletionRequest:
+    """A canvas run's request; an application's creates a Workstation task, which these methods do not follow."""
+    if request.application_id:
+        raise TelaConfigError(
+            f"TelaHook.{method} runs a canvas (canvas_id or version_id); application_id creates a Workstation "
+            "task, always asynchronous: use create_task (or submit_task) and wait_for_task."
+        )
+    return request
 
 
 def parsed(endpoint: Endpoint[Any], body: Body, secrets: tuple[str, ...]) -> Any:
@@ -244,10 +261,13 @@ class TelaHook(BaseHook):
         override: dict[str, Any] | None = None,
         *,
         extra_body: dict[str, Any] | None = None,
+        version_id: str | None = None,
+        tags: list[str] | None = None,
     ) -> ChatCompletion:
         """Run a canvas and wait for the answer in the same request (short canvases only)."""
-        request = self.prepare_request(canvas_id, application_id, variables, messages, override, extra_body=extra_body)
-        return self._send(endpoints.complete(request))
+        request = self.prepare_request(canvas_id, application_id, variables, messages, override,
+                                       **_target_flags(extra_body=extra_body, version_id=version_id, tags=tags))
+        return self._send(endpoints.complete(runs_only(request, "create_completion")))
 
     def submit_run(
         self,
@@ -259,17 +279,22 @@ class TelaHook(BaseHook):
         webhook_url: str | None = None,
         *,
         extra_body: dict[str, Any] | None = None,
+        version_id: str | None = None,
+        label: str | None = None,
+        tags: list[str] | None = None,
     ) -> CanvasRun:
-        """Start a canvas run asynchronously and return it (``.id``, ``.status``) at once."""
+        """Start a canvas run asynchronously and return it (``.id``, ``.status``) at once; ``version_id``
+        runs a version of the canvas (with or without ``canvas_id``)."""
         request = self.prepare_request(
-            canvas_id, application_id, variables, messages, override, extra_body=extra_body,
+            canvas_id, application_id, variables, messages, override,
             webhook_url=webhook_url, **({} if webhook_url else {"async": True}),
+            **_target_flags(extra_body=extra_body, version_id=version_id, label=label, tags=tags),
         )
         return self.submit_request(request)
 
     def submit_request(self, request: CompletionRequest, *, deadline: Deadline = NEVER) -> CanvasRun:
         """Submit an already validated request (the operator validates before the task sends anything)."""
-        return self._send(endpoints.submit(request), deadline=deadline)
+        return self._send(endpoints.submit(runs_only(request, "submit_run")), deadline=deadline)
 
     def get_run(self, run_id: str, *, deadline: Deadline = NEVER, retries: bool = True) -> CanvasRun:
         return self._send(endpoints.get_run(run_id), deadline=deadline, retries=retries)
@@ -287,20 +312,112 @@ class TelaHook(BaseHook):
         connections are retried until the deadline, which nothing (no Retry-After, no slow answer)
         can push back. A status Tela adds later is read as "not finished".
         """
+        return self.wait("run", run_id, RUN_ENDS, poll_interval, timeout, first_poll_in=first_poll_in)
+
+    def wait(
+        self, kind: Kind, job_id: str, ends: Ends, poll_interval: float = 10.0, timeout: float | None = 3600.0, *,
+        first_poll_in: float = 0.0,
+    ) -> Any:
+        """Wait for a run or a task until ``ends`` says it is over: one wait machine for both."""
         now = time.monotonic()
-        wait = RunWait(run_id, poll_interval=poll_interval, deadline=None if timeout is None else now + timeout,
-                       first_poll_at=now + first_poll_in)
+        wait = RunWait(job_id, poll_interval=poll_interval, deadline=None if timeout is None else now + timeout,
+                       first_poll_at=now + first_poll_in, ends=ends)
         finished = drive(
-            wait, lambda budget: self.poll_run(run_id, deadline=Deadline.after(budget)),
+            wait, lambda budget: self.poll(kind, job_id, deadline=Deadline.after(budget)),
             clock=time.monotonic, sleep=time.sleep, log=self.log,
         )
         if finished.outcome == "succeeded":
             return finished.run
         if finished.outcome == "failed":
-            raise TelaRunFailedError(run_id, finished.run.failure_reason())
+            raise TelaRunFailedError(job_id, finished.run.failure_reason(), ends.what)
         if finished.outcome == "timeout":
-            raise TelaTimeoutError(run_id, timeout or 0, finished.last_status)
-        raise detached(finished.error or TelaError(f"Waiting for Tela run {run_id} failed"))
+            raise TelaTimeoutError(job_id, timeout or 0, finished.last_status, ends.what)
+        raise detached(finished.error or TelaError(f"Waiting for Tela {ends.what} {job_id} failed"))
+
+    def poll(self, kind: Kind, job_id: str, *, deadline: Deadline = NEVER) -> Any:
+        """One status check of a run or a task, sent once (the wait around it decides about retries)."""
+        endpoint = endpoints.poll_run(job_id) if kind == "run" else endpoints.poll_task(job_id)
+        return self._send(endpoint, deadline=deadline, retries=False)
+
+    # --- Workstation tasks --------------------------------------------------------------------
+
+    def submit_task(self, request: CompletionRequest, *, deadline: Deadline = NEVER) -> TaskRef:
+        """Create a Workstation task (a request with ``application_id``); its id, and its run's where named.
+
+        What Tela answers is not documented: a task, or a completion run naming its task, or a run
+        alone; for the last, the task is looked up among the app's tasks by its ``completionRunId``
+        (``task_id`` None if none names it within the deadline).
+        """
+        ref = self._send(endpoints.submit_task(request), deadline=deadline)
+        if ref.task_id is None and ref.run_id and request.application_id:
+            return TaskRef(self.find_task(request.application_id, ref.run_id, deadline=deadline), ref.run_id)
+        return ref
+
+    def create_task(
+        self,
+        application_id: str,
+        variables: dict[str, Any] | None = None,
+        messages: list[Any] | None = None,
+        override: dict[str, Any] | None = None,
+        *,
+        label: str | None = None,
+        tags: list[str] | None = None,
+        webhook_url: str | None = None,
+        extra_body: dict[str, Any] | None = None,
+    ) -> TaskRef:
+        """Create a task in a Workstation app (files uploaded first), as Tela's SDK's ``createTask`` does;
+        wait for it with ``wait_for_task``."""
+        flags: dict[str, Any] = {"webhook_url": webhook_url} if webhook_url else {"async": True}
+        request = self.prepare_request(None, application_id, variables, messages, override, **flags,
+                                       **_target_flags(label=label, tags=tags, extra_body=extra_body))
+        return self.submit_task(request)
+
+    def find_task(self, application_id: str, run_id: str, *, deadline: Deadline = NEVER,
+                  attempts: int = 5) -> str | None:
+        """The id of the app's task whose run is ``run_id`` (the newest tasks first), if Tela lists it."""
+        params = {"promptApplicationId": application_id, "completionRunId": run_id, "orderBy": "createdAt",
+                  "order": "desc", "limit": "100"}
+        backoff = RetryPolicy().steps()
+        for attempt in range(attempts):
+            for task in self._send(endpoints.list_tasks(params), deadline=deadline):
+                if task.completionRunId == run_id:
+                    return task.id
+            delay = backoff.delay()
+            if attempt + 1 == attempts or deadline.bound(delay) < delay:
+                break
+            time.sleep(delay)
+        return None
+
+    def get_task(self, task_id: str, *, deadline: Deadline = NEVER) -> Task:
+        return self._send(endpoints.get_task(task_id), deadline=deadline)
+
+    def list_tasks(self, **filters: Any) -> list[Task]:
+        """``GET /task`` with Tela's filters (``promptApplicationId``, ``status``, ``limit``, ...)."""
+        params = {name: ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+                  for name, value in filters.items() if value is not None}
+        return self._send(endpoints.list_tasks(params))
+
+    def update_task(self, task_id: str, *, name: str | None = None, output_content: Any = None,
+                    tags: list[str] | None = None, status: str | None = None) -> Task:
+        """``PATCH /task/{id}``: rename, edit the output, tag, or approve (``status="completed"``)."""
+        body = {key: value for key, value in (("name", name), ("outputContent", output_content), ("tags", tags),
+                                              ("status", status)) if value is not None}
+        if not body:
+            raise TelaConfigError("update_task needs at least one of name, output_content, tags or status")
+        return self._send(endpoints.update_task(task_id, body))
+
+    def approve_task(self, task_id: str) -> Task:
+        """Approve a task in review, as a reviewer would in Workstation (``PATCH status: completed``)."""
+        return self.update_task(task_id, status="completed")
+
+    def wait_for_task(
+        self, task_id: str, wait_for: WaitFor = "output", poll_interval: float = 10.0, timeout: float | None = 3600.0,
+        *, first_poll_in: float = 0.0,
+    ) -> Task:
+        """Wait until the task's output is there (``"output"``: in review or completed) or it was approved
+        (``"approval"``: completed); a failed or cancelled task is TelaRunFailedError."""
+        return self.wait("task", task_id, ends_for("task", wait_for), poll_interval, timeout,
+                         first_poll_in=first_poll_in)
 
     def stream_completion(
         self,
@@ -312,16 +429,18 @@ class TelaHook(BaseHook):
         *,
         extra_body: dict[str, Any] | None = None,
         timeout: float | None = None,
+        version_id: str | None = None,
+        tags: list[str] | None = None,
     ) -> Iterator[CompletionChunk]:
         """Run a canvas with ``stream: true`` and yield its chunks as they arrive, for at most ``timeout`` s."""
-        request = self.prepare_request(canvas_id, application_id, variables, messages, override,
-                                       extra_body=extra_body, stream=True)
+        request = self.prepare_request(canvas_id, application_id, variables, messages, override, stream=True,
+                                       **_target_flags(extra_body=extra_body, version_id=version_id, tags=tags))
         return self.stream_request(request, deadline=Deadline.after(timeout))
 
     def stream_request(self, request: CompletionRequest, *, deadline: Deadline = NEVER) -> Iterator[CompletionChunk]:
         """Stream an already validated request. Once a chunk named the run, any failure to read the rest
         is TelaRunMayExistError carrying that run id (the run exists and may finish)."""
-        call = calls.completion(request)
+        call = calls.completion(runs_only(request, "stream_completion"))
         decoder = SSEDecoder(secrets=self.settings.secrets)
         error: TelaError | None = None
         with self.transport.open_stream(call, deadline=deadline) as (lines, request_id):
@@ -432,7 +551,16 @@ class TelaAsyncHook(BaseHook):
     ) -> CanvasRun | RunProgress:
         """One status check, sent once (the wait around it decides about retries). ``cached=False``
         for a run checked about once: its request is then not kept for the next check."""
-        return await self._send(endpoints.poll_run(run_id, cached=cached), deadline=deadline, retries=False)
+        return await self.poll("run", run_id, deadline=deadline, cached=cached)
+
+    async def poll(self, kind: Kind, job_id: str, *, deadline: Deadline = NEVER, cached: bool = True) -> Any:
+        """One status check of a run or a task, sent once."""
+        endpoint = endpoints.poll_run(job_id, cached=cached) if kind == "run" else endpoints.poll_task(
+            job_id, cached=cached)
+        return await self._send(endpoint, deadline=deadline, retries=False)
+
+    async def get_task(self, task_id: str, *, deadline: Deadline = NEVER) -> Task:
+        return await self._send(endpoints.get_task(task_id), deadline=deadline)
 
     async def submit_request(
         self, request: CompletionRequest, *, deadline: Deadline = NEVER, retries: bool = True

@@ -10,10 +10,11 @@ import time
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import PurePath
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
+from airflow_provider_tela._types import ON_AMBIGUOUS, WAIT_FOR, OnAmbiguous, WaitFor, target_problem
 from airflow_provider_tela.errors import TelaConfigError
 
 if TYPE_CHECKING:
@@ -22,18 +23,22 @@ if TYPE_CHECKING:
     from airflow_provider_tela._submission import Ask, Submission
     from airflow_provider_tela.hooks.tela import TelaHook
 
-# What a task does when a request that creates a run got no usable answer (both operators alike).
-OnAmbiguous = Literal["fail", "resubmit"]
-ON_AMBIGUOUS: tuple[OnAmbiguous, ...] = get_args(OnAmbiguous)
 
 
-def check_target(canvas_id: Any, application_id: Any) -> None:
-    """Exactly one of canvas_id and application_id: checked when the DAG is parsed."""
-    if bool(canvas_id) == bool(application_id):
+def check_target(canvas_id: Any, application_id: Any, version_id: Any = None, label: Any = None,
+                 stream: bool = False) -> None:
+    """What the task targets, checked when the DAG is parsed (and again, rendered, before sending)."""
+    problem = target_problem(canvas_id, application_id, version_id, label, stream)
+    if problem:
         raise TelaConfigError(
-            "TelaCompletionOperator needs exactly one of canvas_id (a canvas's id) or application_id "
-            f"(a deployed app's id); got canvas_id={canvas_id!r}, application_id={application_id!r}."
+            f"{problem}; got canvas_id={canvas_id!r}, application_id={application_id!r}, version_id={version_id!r}."
         )
+
+
+def check_tags(tags: Any) -> None:
+    if tags is not None and not isinstance(tags, str) and not (
+            isinstance(tags, (list, tuple)) and all(isinstance(tag, str) and tag for tag in tags)):
+        raise TelaConfigError(f"tags must be a list of non-empty strings (or a template), got {tags!r:.80}")
 
 
 def check_variables(variables: Any) -> None:
@@ -64,8 +69,16 @@ class TelaCompletionOperator(BaseOperator):
     cleared task, or a retry whose request changed (DAG edited), submits a new run. ``durable=False``
     opts out.
 
-    :param canvas_id: the canvas to run (templated). Give this or ``application_id``.
-    :param application_id: a deployed application of a canvas (templated).
+    :param canvas_id: the canvas to run (templated). Give this (and/or ``version_id``) or ``application_id``.
+    :param version_id: a version of the canvas to run instead of its promoted one (templated), with or
+        without ``canvas_id``.
+    :param application_id: a Workstation app (templated): the submission creates a task in it, which
+        people may review; the task then waits for ``wait_for``, and its id goes to XCom ``tela_task_id``.
+    :param wait_for: for an application, ``"output"`` (default: the task's run ended, its output is
+        ready, in review or completed) or ``"approval"`` (a reviewer approved it; the output returned is
+        the approved one, as the reviewer may have edited it). XCom ``tela_task`` holds the review.
+    :param label: the task's name in Workstation (applications only; templated).
+    :param tags: tags of the run or task (templated), a list of strings.
     :param variables: the canvas's variables, name to value (templated, nested values too).
     :param messages: chat messages, ``[{"role": "user", "content": "..."}]`` (templated).
     :param override: per-run settings: model, temperature, type, functions, structured_output (templated).
@@ -94,8 +107,8 @@ class TelaCompletionOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = (
-        "canvas_id", "application_id", "variables", "messages", "override", "webhook_url", "extra_body",
-        "output_path",
+        "canvas_id", "application_id", "version_id", "tela_label", "tags", "variables", "messages", "override",
+        "webhook_url", "extra_body", "output_path",
     )
     template_fields_renderers: ClassVar[dict[str, str]] = {
         "variables": "json", "messages": "json", "override": "json", "extra_body": "json",
@@ -123,10 +136,19 @@ class TelaCompletionOperator(BaseOperator):
         validate_variables: bool = False,
         stream: bool = False,
         output_path: Any = None,
+        version_id: str | None = None,
+        label: str | None = None,
+        tags: list[str] | None = None,
+        wait_for: WaitFor = "output",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        check_target(canvas_id, application_id)
+        check_target(canvas_id, application_id, version_id, label, stream)
+        check_tags(tags)
+        if wait_for not in WAIT_FOR:
+            raise TelaConfigError(f"wait_for must be one of {WAIT_FOR}, got {wait_for!r}")
+        if wait_for == "approval" and not application_id:
+            raise TelaConfigError("wait_for='approval' waits for a reviewer in Workstation: it needs application_id")
         check_variables(variables)
         check_timing(poll_interval, timeout)
         if on_ambiguous not in ON_AMBIGUOUS:
@@ -158,6 +180,10 @@ class TelaCompletionOperator(BaseOperator):
         self.durable = durable
         self.on_ambiguous = on_ambiguous
         self.output_path = output_path
+        self.version_id = version_id
+        self.tela_label = label  # (BaseOperator has a label of its own: the task's display name)
+        self.tags = tags
+        self.wait_for = wait_for
 
     def render_template(self, content: Any, context: Any, jinja_env: Any = None, seen_oids: Any = None) -> Any:
         # A Path is a file to upload, not a template. Airflow 3.0 calls any value's ``resolve(context)``
@@ -179,7 +205,7 @@ class TelaCompletionOperator(BaseOperator):
 
         return Ask(self.canvas_id, self.application_id, self.variables, self.messages,
                    output_schema_override(self.output_schema, self.override), self.webhook_url, self.extra_body,
-                   self.stream)
+                   self.stream, self.version_id, self.tela_label, self.tags)
 
     def validate_inputs(self) -> None:
         """What a submission checks before anything is sent: the rendered fields, then every file.
@@ -199,7 +225,8 @@ class TelaCompletionOperator(BaseOperator):
         from airflow_provider_tela._submission import Submission
 
         return Submission(context, self.ask(), conn_id=self.tela_conn_id, durable=self.durable,
-                          on_ambiguous=self.on_ambiguous, log=self.log, output_check=output_check(self.output_schema))
+                          on_ambiguous=self.on_ambiguous, log=self.log, output_check=output_check(self.output_schema),
+                          wait_for=self.wait_for)
 
     # --- one try ----------------------------------------------------------------------------------
 
@@ -209,35 +236,37 @@ class TelaCompletionOperator(BaseOperator):
 
         with failing(context, self.durable):
             submission = self._open(context)
-            run = submission.reconnect(self.hook)
-            if run is None:
+            job = submission.reconnect(self.hook)
+            if job is None:
                 deadline = Deadline.after(self.timeout)
                 if self.stream:
                     run_id, content = submission.stream_job(self.hook, deadline=deadline,
                                                             validate_variables=self.validate_variables)
                     usage = submission.stream_usage(self.hook, run_id, deadline)
                     return submission.get_job_result(run_id, usage, content, self._write)
-                run = submission.submit_job(self.hook, deadline=deadline, validate_variables=self.validate_variables)
+                job = submission.submit_job(self.hook, deadline=deadline, validate_variables=self.validate_variables)
             if not self.wait_for_completion:
                 submission.record.ended()  # the task's outcome is the id: nothing left to re-attach to
-                return run.id
-            if run.status != "succeeded":
+                return job.id
+            if not submission.over(job):
                 if self.deferrable:
-                    self._defer(run.id)
-                run = submission.poll_until_complete(self.hook, run.id, poll_interval=self.poll_interval,
+                    self._defer(job.kind, job.id)
+                job = submission.poll_until_complete(self.hook, job, poll_interval=self.poll_interval,
                                                      timeout=self.timeout)
-            return submission.get_job_result(run.id, run.usage, run.content, self._write)
+            return submission.result_of(job, self._write)
 
-    def _defer(self, run_id: str) -> None:
-        from airflow_provider_tela.triggers.tela import TelaRunTrigger, backstop
+    def _defer(self, kind: str, job_id: str) -> None:
+        from airflow_provider_tela.triggers.tela import TelaRunTrigger, TelaTaskTrigger, backstop
 
-        self.defer(
-            trigger=TelaRunTrigger(
-                run_id=run_id, tela_conn_id=self.tela_conn_id, poll_interval=self.poll_interval,
-                end_time=time.time() + self.timeout, first_poll_in=1.0,
-            ),
-            method_name="execute_complete", timeout=backstop(self.timeout, self.poll_interval),
+        end_time = time.time() + self.timeout
+        trigger = (
+            TelaTaskTrigger(tela_task_id=job_id, tela_conn_id=self.tela_conn_id, poll_interval=self.poll_interval,
+                            end_time=end_time, first_poll_in=1.0, wait_for=self.wait_for) if kind == "task"
+            else TelaRunTrigger(run_id=job_id, tela_conn_id=self.tela_conn_id, poll_interval=self.poll_interval,
+                                end_time=end_time, first_poll_in=1.0)
         )
+        self.defer(trigger=trigger, method_name="execute_complete" if kind == "run" else "execute_task_complete",
+                   timeout=backstop(self.timeout, self.poll_interval))
 
     def _write(self, result: Any) -> Any:
         """With ``output_path``, the content goes to a file and the task returns the file's URI."""
@@ -253,11 +282,18 @@ class TelaCompletionOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Resume after the trigger's event: the run's content, or the error the task fails with."""
+        return self._resume(context, event, "run")
+
+    def execute_task_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        """Resume after a Workstation task's trigger event."""
+        return self._resume(context, event, "task")
+
+    def _resume(self, context: Context, event: dict[str, Any], kind: str) -> Any:
         from airflow_provider_tela._results import event_result
         from airflow_provider_tela._submission import failing
 
         with failing(context, self.durable):
             submission = self._open(context)  # (the record it reads is only ended here)
             with submission.ending():
-                run_id, usage, content = event_result(event, lambda: self.hook, self.timeout)
-            return submission.get_job_result(run_id, usage, content, self._write)
+                job_id, usage, content, review = event_result(event, lambda: self.hook, self.timeout, kind)
+            return submission.get_job_result(job_id, usage, content, self._write, review)

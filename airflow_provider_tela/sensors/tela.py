@@ -17,6 +17,7 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
+from airflow_provider_tela._types import WAIT_FOR, Kind, WaitFor
 from airflow_provider_tela.errors import TelaConfigError
 
 if TYPE_CHECKING:
@@ -46,31 +47,17 @@ def sensor_outcome(error: Exception, *, soft_fail: bool, never_fail: bool) -> Ba
     return error
 
 
-class TelaRunSensor(BaseSensorOperator):
-    """Succeed when the Tela run ``run_id`` succeeded, returning its output content.
+class _TelaWaitSensor(BaseSensorOperator):
+    """What TelaRunSensor and TelaTaskSensor share: one id, one schedule, one outcome policy, one wait
+    machine, in every mode. Subclasses name what they wait for (``kind``, ``_job_id``, ``wait_for``)."""
 
-    Fails with the API's reason when the run failed (``TelaWatchedRunFailedError``, without retrying:
-    a retry cannot change it).
-    Works in ``poke`` and ``reschedule`` modes, or deferred to the triggerer with ``deferrable=True``
-    (after one check in the worker, so that a run already over needs no trigger). Every mode checks
-    on one schedule (``poke_interval``, ``exponential_backoff``, ``max_wait``) and ends through one
-    outcome policy (``timeout``, ``soft_fail`` and ``never_fail`` as for every sensor). A status
-    check that fails transiently (throttled, 5xx, unreachable), gets an answer that cannot be read
-    (each is logged), or finds a status this provider does not know counts as "not yet", in every mode.
-
-    :param run_id: the run to wait for (templated), e.g. ``"{{ ti.xcom_pull('submit', key='run_id') }}"``;
-        surrounding whitespace is removed, anything but a plain id is refused before any request.
-    :param tela_conn_id: the Tela connection, ``tela_default`` by default.
-    :param deferrable: wait in the triggerer; default from ``[operators] default_deferrable``.
-    """
-
-    template_fields: Sequence[str] = ("run_id",)
+    kind: Kind = "run"
+    _id_field = "run_id"
     ui_color = "#e8e2fb"
 
     def __init__(
         self,
         *,
-        run_id: str,
         tela_conn_id: str = "tela_default",
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
@@ -78,10 +65,15 @@ class TelaRunSensor(BaseSensorOperator):
         super().__init__(**kwargs)
         if not self.poke_interval > 0:
             raise TelaConfigError(f"poke_interval must be a positive number of seconds, got {self.poke_interval!r}")
-        self.run_id = run_id
         self.tela_conn_id = tela_conn_id
         self.deferrable = deferrable
         self._wait: RunWait | None = None  # poke mode: one machine judges every poke of this try
+
+    wait_for: WaitFor = "output"
+
+    @property
+    def _job_id(self) -> str:
+        return str(getattr(self, self._id_field))
 
     @cached_property
     def hook(self) -> TelaHook:
@@ -125,7 +117,7 @@ class TelaRunSensor(BaseSensorOperator):
         from airflow_provider_tela._ids import plain_id
 
         with self._outcomes():
-            self.run_id = plain_id(self.run_id)
+            setattr(self, self._id_field, plain_id(self._job_id, self._id_field))
             if not self.deferrable:
                 return super().execute(context)
             checked = self.poke(context)
@@ -135,29 +127,29 @@ class TelaRunSensor(BaseSensorOperator):
         return None
 
     def _defer(self) -> None:
-        from airflow_provider_tela.triggers.tela import TelaRunTrigger, backstop
+        from airflow_provider_tela.triggers.tela import TelaRunTrigger, TelaTaskTrigger, backstop
 
         schedule = self.schedule(time.time())
-        self.defer(
-            trigger=TelaRunTrigger(
-                run_id=self.run_id, tela_conn_id=self.tela_conn_id, poll_interval=self.poke_interval,
-                end_time=time.time() + self.timeout, first_poll_in=schedule.after(1), schedule=schedule.to_json(),
-                patient=True,
-            ),
-            method_name="execute_complete", timeout=backstop(self.timeout, self.poke_interval),
-        )
+        timing: dict[str, Any] = {
+            "tela_conn_id": self.tela_conn_id, "poll_interval": self.poke_interval,
+            "end_time": time.time() + self.timeout, "first_poll_in": schedule.after(1),
+            "schedule": schedule.to_json(), "patient": True,
+        }
+        trigger = (TelaTaskTrigger(self._job_id, wait_for=self.wait_for, **timing) if self.kind == "task"
+                   else TelaRunTrigger(self._job_id, **timing))
+        self.defer(trigger=trigger, method_name="execute_complete", timeout=backstop(self.timeout, self.poke_interval))
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         """One status check, sent once, judged by the same wait machine as the trigger's (statuses,
-        unknown statuses, bad answers in a row, errors); the sensor's own schedule is the retry loop."""
-        from airflow_provider_tela._wait import Finished, RunWait
+        unknown statuses, errors); the sensor's own schedule is the retry loop."""
+        from airflow_provider_tela._wait import Finished, RunWait, ends_for
         from airflow_provider_tela.errors import TelaError
 
         if self._wait is None:
-            self._wait = RunWait(self.run_id, poll_interval=float(self.poke_interval), deadline=None, first_poll_at=0,
-                                 max_bad_answers=None)
+            self._wait = RunWait(self._job_id, poll_interval=float(self.poke_interval), deadline=None,
+                                 first_poll_at=0, max_bad_answers=None, ends=ends_for(self.kind, self.wait_for))
         try:
-            outcome: Any = self.hook.poll_run(self.run_id)
+            outcome: Any = self.hook.poll(self.kind, self._job_id)
         except TelaError as exc:
             outcome = exc
         now = time.monotonic()
@@ -168,23 +160,85 @@ class TelaRunSensor(BaseSensorOperator):
         return PokeReturnValue(is_done=True, xcom_value=self._result(context, step))
 
     def _result(self, context: Context, finished: Any) -> Any:
-        from airflow_provider_tela._results import finish
         from airflow_provider_tela.errors import TelaWatchedRunFailedError
 
+        found = finished.run
         if finished.outcome == "succeeded":
-            run = finished.run
-            return finish(context, run.id, run.usage, run.content, self.log)
+            return self._finish(context, found.id, found.usage, found.content,
+                                found.review if self.kind == "task" else None)
         if finished.outcome == "failed":
-            raise TelaWatchedRunFailedError(finished.run.id, finished.run.failure_reason())
+            raise TelaWatchedRunFailedError(found.id, found.failure_reason(), self.kind)
         raise finished.error
 
+    def _finish(self, context: Context, job_id: str, usage: dict[str, Any], content: Any,
+                review: dict[str, Any] | None) -> Any:
+        from airflow_provider_tela._results import TASK_KEY, finish
+
+        if review is not None:
+            context["ti"].xcom_push(key=TASK_KEY, value=review)
+        return finish(context, job_id, usage, content, self.log, what=self.kind)
+
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
-        from airflow_provider_tela._results import event_result, finish
+        from airflow_provider_tela._results import event_result
         from airflow_provider_tela.errors import TelaRunFailedError, TelaWatchedRunFailedError
 
         with self._outcomes():
             try:
-                run_id, usage, content = event_result(event, lambda: self.hook, self.timeout)
+                job_id, usage, content, review = event_result(event, lambda: self.hook, self.timeout, self.kind)
             except TelaRunFailedError as exc:
-                raise TelaWatchedRunFailedError(exc.run_id, exc.reason) from None
-            return finish(context, run_id, usage, content, self.log)
+                raise TelaWatchedRunFailedError(exc.run_id, exc.reason, exc.what) from None
+            return self._finish(context, job_id, usage, content, review)
+
+
+class TelaRunSensor(_TelaWaitSensor):
+    """Succeed when the Tela run ``run_id`` succeeded, returning its output content.
+
+    Fails with the API's reason when the run failed (``TelaWatchedRunFailedError``, without retrying:
+    a retry cannot change it).
+    Works in ``poke`` and ``reschedule`` modes, or deferred to the triggerer with ``deferrable=True``
+    (after one check in the worker, so that a run already over needs no trigger). Every mode checks
+    on one schedule (``poke_interval``, ``exponential_backoff``, ``max_wait``) and ends through one
+    outcome policy (``timeout``, ``soft_fail`` and ``never_fail`` as for every sensor). A status
+    check that fails transiently (throttled, 5xx, unreachable), gets an answer that cannot be read
+    (each is logged), or finds a status this provider does not know counts as "not yet", in every mode.
+
+    :param run_id: the run to wait for (templated), e.g. ``"{{ ti.xcom_pull('submit', key='run_id') }}"``;
+        surrounding whitespace is removed, anything but a plain id is refused before any request.
+    :param tela_conn_id: the Tela connection, ``tela_default`` by default.
+    :param deferrable: wait in the triggerer; default from ``[operators] default_deferrable``.
+    """
+
+    template_fields: Sequence[str] = ("run_id",)
+
+    def __init__(self, *, run_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.run_id = run_id
+
+
+class TelaTaskSensor(_TelaWaitSensor):
+    """Wait for a Workstation task made elsewhere until its output is there or a reviewer approved it.
+
+    ``wait_for="output"`` (default) succeeds once the task's run ended (the task is in review, or
+    completed in an app without review); ``"approval"`` once it is ``completed`` (approved): an approval
+    revoked before a check saw it is not one. Returns the task's output as it is then (a reviewer may
+    have edited it), with XCom ``tela_task`` holding its review (status, approved at and by, edited).
+    A failed or cancelled task fails the sensor without retrying. Every mode, schedule and outcome
+    rule is TelaRunSensor's.
+
+    :param tela_task_id: the task to wait for (templated), e.g.
+        ``"{{ ti.xcom_pull('submit', key='tela_task_id') }}"``.
+    :param wait_for: ``"output"`` or ``"approval"``.
+    :param tela_conn_id: the Tela connection, ``tela_default`` by default.
+    :param deferrable: wait in the triggerer; default from ``[operators] default_deferrable``.
+    """
+
+    template_fields: Sequence[str] = ("tela_task_id",)
+    kind: Kind = "task"
+    _id_field = "tela_task_id"
+
+    def __init__(self, *, tela_task_id: str, wait_for: WaitFor = "output", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if wait_for not in WAIT_FOR:
+            raise TelaConfigError(f"wait_for must be one of {WAIT_FOR}, got {wait_for!r}")
+        self.tela_task_id = tela_task_id
+        self.wait_for = wait_for

@@ -12,6 +12,8 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_tela._types import Kind, WaitFor
+
 # Event payloads are stored in the metadata database: big outputs are fetched by the task instead.
 MAX_INLINE_CONTENT_BYTES = 64 * 1024
 # The deferral's own timeout, past the trigger's deadline: it fails the task if the trigger is lost.
@@ -56,7 +58,7 @@ class TelaRunTrigger(BaseTrigger):
         from airflow_provider_tela._ids import plain_id
 
         super().__init__()
-        self.run_id = plain_id(run_id)
+        self.run_id = plain_id(run_id, self._id_name)
         self.tela_conn_id = tela_conn_id
         self.poll_interval = float(poll_interval)
         self.end_time = end_time
@@ -78,6 +80,11 @@ class TelaRunTrigger(BaseTrigger):
             kwargs["patient"] = True
         return "airflow_provider_tela.triggers.tela.TelaRunTrigger", kwargs
 
+    # What is waited for: a run (here), or a Workstation task (TelaTaskTrigger).
+    _id_name = "run_id"
+    kind: Kind = "run"
+    wait_for: WaitFor = "output"
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         # Imported in a thread: DAG files stay light, and the first import (aiohttp, the models)
         # would otherwise block the triggerer's event loop for about 0.3 s.
@@ -89,17 +96,18 @@ class TelaRunTrigger(BaseTrigger):
     async def _wait(self, hook: Any) -> dict[str, Any]:
         """Drive the wait to its end; return the one event to yield."""
         from airflow_provider_tela._http.deadline import Deadline
-        from airflow_provider_tela._wait import MAX_BAD_ANSWERS, RunWait, SensorSchedule, adrive
+        from airflow_provider_tela._wait import MAX_BAD_ANSWERS, RunWait, SensorSchedule, adrive, ends_for
         from airflow_provider_tela.errors import TelaError, error_to_event
 
         now = time.time()
         wait = RunWait(self.run_id, poll_interval=self.poll_interval, deadline=self.end_time,
                        first_poll_at=now + self.first_poll_in,
                        schedule=SensorSchedule(**self.schedule) if self.schedule else None,
-                       max_bad_answers=None if self.patient else MAX_BAD_ANSWERS)
+                       max_bad_answers=None if self.patient else MAX_BAD_ANSWERS,
+                       ends=ends_for(self.kind, self.wait_for))
         try:
             finished = await adrive(
-                wait, lambda budget: hook.poll_run(self.run_id, deadline=Deadline.after(budget)),
+                wait, lambda budget: hook.poll(self.kind, self.run_id, deadline=Deadline.after(budget)),
                 clock=time.time, log=self.log,
             )
         except TelaError as exc:  # resolving the connection: a bad key or host in it
@@ -115,6 +123,8 @@ class TelaRunTrigger(BaseTrigger):
 
     def _success(self, run: Any) -> dict[str, Any]:
         event = {"status": "success", "run_id": self.run_id, "usage": run.usage}
+        if self.kind == "task":
+            event["task"] = run.review
         content = run.content
         if len(json.dumps(content, default=str)) <= MAX_INLINE_CONTENT_BYTES:
             event["content"] = content
@@ -122,3 +132,24 @@ class TelaRunTrigger(BaseTrigger):
         else:
             event["content_inline"] = False
         return event
+
+
+class TelaTaskTrigger(TelaRunTrigger):
+    """Poll a Workstation task until its output is there (``wait_for="output"``: in review or completed)
+    or it was approved (``"approval"``: completed), or it failed or was cancelled; the same wait as a
+    run's. The success event adds ``"task"``: its review (status, approved at and by, edited, ...)."""
+
+    _id_name = "tela_task_id"
+    kind: Kind = "task"
+
+    def __init__(self, tela_task_id: str, tela_conn_id: str = "tela_default", poll_interval: float = 10.0,
+                 end_time: float | None = None, first_poll_in: float = 0.0, schedule: dict[str, Any] | None = None,
+                 patient: bool = False, wait_for: WaitFor = "output") -> None:
+        super().__init__(tela_task_id, tela_conn_id, poll_interval, end_time, first_poll_in, schedule, patient)
+        self.wait_for = wait_for
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        kwargs = dict(super().serialize()[1])
+        kwargs["tela_task_id"] = kwargs.pop("run_id")
+        kwargs["wait_for"] = self.wait_for
+        return "airflow_provider_tela.triggers.tela.TelaTaskTrigger", kwargs

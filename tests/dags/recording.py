@@ -55,9 +55,9 @@ class AfterSubmit(TelaCompletionOperator):
             self.after_submit(context, run)
             return run
 
-        def announced(run_id: str) -> None:
-            announce(run_id)
-            self.after_announce(context, run_id)
+        def announced(job: Any, request_id: str | None = None) -> None:
+            announce(job, request_id)
+            self.after_announce(context, job.id)
 
         submission.submit_job, submission.announce = submitted, announced  # type: ignore[method-assign]
         return submission

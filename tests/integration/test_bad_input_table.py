@@ -156,7 +156,7 @@ def test_huge_output_is_kept_out_of_the_trigger_event_and_still_returned(tela_em
     event = asyncio.run(wait())
     assert len(json.dumps(event)) < 10_000 and event["content_inline"] is False
 
-    _, _, content = event_result(event, TelaHook, 60)
+    _, _, content, _ = event_result(event, TelaHook, 60)
     assert len(content["text"]) == 1_000_000
 
 

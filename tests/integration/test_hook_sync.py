@@ -28,8 +28,8 @@ def test_sync_completion_returns_the_content_unchanged(hook, tela_env):
 
 
 def test_application_id_targets_the_app(hook, tela_env):
-    completion = hook.create_completion(application_id="app-echo", variables={"document": "x"})
-    assert completion.content["variables"] == {"document": "x"}
+    ref = hook.create_task("app-echo", variables={"document": "x"})
+    assert hook.wait_for_task(ref.task_id, poll_interval=0.2, timeout=20).content["variables"] == {"document": "x"}
     assert tela_env.runs()[0]["raw_input"]["application_id"] == "app-echo"
 
 

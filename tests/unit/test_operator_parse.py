@@ -25,8 +25,8 @@ def test_variables_must_be_a_mapping():
 
 def test_template_fields():
     assert set(TelaCompletionOperator.template_fields) == {
-        "canvas_id", "application_id", "variables", "messages", "override", "webhook_url", "extra_body",
-        "output_path",
+        "canvas_id", "application_id", "version_id", "tela_label", "tags", "variables", "messages", "override",
+        "webhook_url", "extra_body", "output_path",
     }
 
 

@@ -174,26 +174,26 @@ def test_parser_type_is_sent_in_the_sdk_spelling() -> None:
 
 
 def test_extra_body_is_merged_into_the_payload() -> None:
-    sent = payload(variables={"d": "x"}, extra_body={"long_response": True, "label": "nightly", "version_id": None})
-    assert sent == {"canvas_id": "c", "variables": {"d": "x"}, "long_response": True, "label": "nightly",
-                    "version_id": None}
-    request = CompletionRequest.build(canvas_id="c", extra_body={"label": "x"})
+    sent = payload(variables={"d": "x"}, extra_body={"long_response": True, "note": "nightly", "priority": None})
+    assert sent == {"canvas_id": "c", "variables": {"d": "x"}, "long_response": True, "note": "nightly",
+                    "priority": None}
+    request = CompletionRequest.build(canvas_id="c", extra_body={"note": "x"})
     assert "extra_body" not in request.model_dump(by_alias=True)
 
 
 @pytest.mark.parametrize("key", sorted(MANAGED_FIELDS))
 def test_extra_body_may_not_set_a_managed_field(key: str) -> None:
-    assert f"extra_body may not set {key!r}" in refused(extra_body={key: "x", "label": "y"})
+    assert f"extra_body may not set {key!r}" in refused(extra_body={key: "x", "note": "y"})
 
 
 def test_managed_fields_are_the_api_s_names() -> None:
-    assert {"canvas_id", "application_id", "variables", "messages", "override", "stream", "async",
-                              "webhook_url"} == MANAGED_FIELDS
+    assert {"canvas_id", "application_id", "version_id", "label", "tags", "variables", "messages", "override",
+            "stream", "async", "webhook_url"} == MANAGED_FIELDS
 
 
 @pytest.mark.parametrize("value", [object(), math.nan, {"nested": {1, 2}}])
 def test_extra_body_must_be_plain_json(value: Any) -> None:
-    assert "extra_body must be plain JSON" in refused(extra_body={"label": value})
+    assert "extra_body must be plain JSON" in refused(extra_body={"note": value})
 
 
 def test_new_override_fields_go_through_the_override_s_extra_body() -> None:
