@@ -50,8 +50,9 @@ def probe(command: list[str], version: str) -> tuple[str | None, str]:
         return None, f"does not run ({type(exc).__name__}: {exc})"
     lines = done.stdout.split()
     if done.returncode != 0 or len(lines) < 2:
-        last = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
-        return None, f"does not run or cannot make a virtualenv ({last[:200]})"
+        said = [line.strip()[:150] for line in done.stderr.splitlines() if line.strip()] or [f"exit {done.returncode}"]
+        # the first line names a shim's refusal, the last a traceback's error
+        return None, f"does not run or cannot make a virtualenv ({' ... '.join(dict.fromkeys((said[0], said[-1])))})"
     if lines[0] != version:
         return None, f"is Python {lines[0]}"
     return lines[1], ""
