@@ -132,7 +132,22 @@ class AsyncTransport:
         return self
 
     async def request(self, call: ApiCall, *, deadline: Deadline = NEVER, retries: bool = True) -> Body:
-        """Send ``call`` (to Tela's host) with retries; return the body of its answer."""
+        """Send ``call`` (to Tela's host) with retries; return the body of its answer.
+
+        The request holds the loop's session while it runs: outside ``async with TelaAsyncHook()``
+        (no other user) the session is closed when it ends, so none outlives its event loop unclosed
+        ("Unclosed client session"); inside, the hook's lease keeps it, and its connections, open.
+        """
+        pool = _pool()
+        pool.leases += 1
+        try:
+            return await self._request(call, deadline, retries)
+        finally:
+            pool.leases = max(0, pool.leases - 1)
+            if pool.leases == 0:
+                await close_shared_sessions()
+
+    async def _request(self, call: ApiCall, deadline: Deadline, retries: bool) -> Body:
         attempts = self.policy.attempts(call, self._secrets, deadline, retries=retries)
         while True:
             outcome = await self._attempt(call, attempts, deadline)
