@@ -61,20 +61,37 @@ CONNECTION_EXTRAS: dict = {
     },
 }
 
-__all__ = ["TelaBatchOperator", "TelaFile", "get_provider_info"]
+# The public names, each imported only when first used: DAG files import this module at every parse.
+_PUBLIC = {
+    "TelaCompletionOperator": "airflow_provider_tela.operators.tela",
+    "TelaBatchOperator": "airflow_provider_tela.operators.batch",
+    "TelaRunSensor": "airflow_provider_tela.sensors.tela",
+    "TelaTaskSensor": "airflow_provider_tela.sensors.tela",
+    "TelaRunTrigger": "airflow_provider_tela.triggers.tela",
+    "TelaTaskTrigger": "airflow_provider_tela.triggers.tela",
+    "TelaBatchTrigger": "airflow_provider_tela.triggers.batch",
+    "TelaHook": _HOOKS,
+    "TelaAsyncHook": _HOOKS,
+    "TelaFile": "airflow_provider_tela._files",
+    "tela_task": "airflow_provider_tela.decorators.tela",
+}
+
+__all__ = [*sorted(_PUBLIC), "get_provider_info"]
 
 
 def __getattr__(name: str) -> object:
-    # `from airflow_provider_tela import TelaFile` without importing it when Airflow only wants the provider info
-    if name == "TelaFile":
-        from airflow_provider_tela.files import TelaFile
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
 
-        return TelaFile
-    if name == "TelaBatchOperator":
-        from airflow_provider_tela.operators.batch import TelaBatchOperator
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
-        return TelaBatchOperator
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
 
 
 def get_provider_info() -> dict:

@@ -74,6 +74,26 @@ def hide_mask_secret_values() -> None:
         field.repr = False
 
 
+def reschedule_date_as_datetime(ti: Any) -> None:
+    """Under ``dag.test()`` on Airflow 3.0 the in-process supervisor answers a sensor's first reschedule
+    date as text, and ``BaseSensorOperator`` then fails subtracting it from a datetime (every sensor in
+    reschedule mode, at its second poke). Read such an answer as the datetime it names; elsewhere,
+    nothing changes."""
+    ask = getattr(ti, "get_first_reschedule_date", None)
+    if ask is None or getattr(ask, "_tela_parsed", False):
+        return
+
+    def parsed(context: Any) -> Any:
+        from datetime import datetime
+
+        found = ask(context)
+        return datetime.fromisoformat(found.replace("Z", "+00:00")) if isinstance(found, str) else found
+
+    parsed._tela_parsed = True  # type: ignore[attr-defined]
+    # (a pydantic model refuses new attributes; its instance dict still wins over the class's method)
+    object.__setattr__(ti, "get_first_reschedule_date", parsed)
+
+
 def _in_process_supervisor() -> bool:
     try:
         from airflow.sdk.execution_time import task_runner

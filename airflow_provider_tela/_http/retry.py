@@ -107,11 +107,8 @@ class RetryPolicy:
     backoff_max: float = BACKOFF_MAX
     retry_after_max: float = RETRY_AFTER_MAX
 
-    def backoff(self, retry_number: int) -> float:
-        """The delay before retry ``retry_number`` (0 first) of a caller without a ``Backoff`` of its own."""
-        return jittered(min(self.backoff_max, self.backoff_base * 2.0 ** min(retry_number, 30)))
-
     def steps(self) -> Backoff:
+        """A fresh backoff for one request (or one batch record) under this policy."""
         return Backoff(self.backoff_base, self.backoff_max)
 
     def attempts(

@@ -7,6 +7,7 @@ they differ only in the transport underneath. Waits are driven by the one state 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from functools import cached_property
@@ -17,6 +18,7 @@ from airflow.providers.common.compat.sdk import BaseHook
 # imported first, and for its side effect too: on Airflow 3 it keeps the key out of the in-process
 # supervisor's log of the connection lookup, which happens before any other provider code runs
 from airflow_provider_tela import _compat  # noqa: F401
+from airflow_provider_tela._files import TelaFile
 from airflow_provider_tela._http import calls, endpoints
 from airflow_provider_tela._http.async_transport import AsyncTransport, lease_sessions, release_sessions
 from airflow_provider_tela._http.deadline import NEVER, Deadline
@@ -25,6 +27,13 @@ from airflow_provider_tela._http.retry import Body, RetryPolicy
 from airflow_provider_tela._http.settings import ClientSettings, _proxy_secret
 from airflow_provider_tela._http.sse import SSEDecoder
 from airflow_provider_tela._http.sync_transport import SyncTransport
+from airflow_provider_tela._inputs import (
+    FileResolver,
+    FileSlots,
+    resolve_messages,
+    resolve_variables,
+    variable_kind,
+)
 from airflow_provider_tela._types import Kind, WaitFor
 from airflow_provider_tela._wait import RUN_ENDS, Ends, RunWait, drive, ends_for
 from airflow_provider_tela.errors import (
@@ -35,14 +44,6 @@ from airflow_provider_tela.errors import (
     TelaTimeoutError,
     detached,
     with_request_id,
-)
-from airflow_provider_tela.files import TelaFile
-from airflow_provider_tela.inputs import (
-    FileResolver,
-    FileSlots,
-    resolve_messages,
-    resolve_variables,
-    variable_kind,
 )
 from airflow_provider_tela.models import (
     CanvasRun,
@@ -80,6 +81,13 @@ def build_request(
         variables=resolve_variables(variables, resolve_file), messages=resolve_messages(messages, resolve_file),
         override=override, **flags,
     )
+
+
+def task_search(application_id: str, run_id: str) -> dict[str, str]:
+    """``GET /task``'s query for the task whose run is ``run_id``: the app's newest tasks (documented
+    filters), and ``completionRunId`` (not documented as a filter: harmless if ignored, matched client-side)."""
+    return {"promptApplicationId": application_id, "completionRunId": run_id, "orderBy": "createdAt",
+            "order": "desc", "limit": "100"}
 
 
 def _target_flags(**given: Any) -> dict[str, Any]:
@@ -375,8 +383,7 @@ class TelaHook(BaseHook):
     def find_task(self, application_id: str, run_id: str, *, deadline: Deadline = NEVER,
                   attempts: int = 5) -> str | None:
         """The id of the app's task whose run is ``run_id`` (the newest tasks first), if Tela lists it."""
-        params = {"promptApplicationId": application_id, "completionRunId": run_id, "orderBy": "createdAt",
-                  "order": "desc", "limit": "100"}
+        params = task_search(application_id, run_id)
         backoff = RetryPolicy().steps()
         for attempt in range(attempts):
             for task in self._send(endpoints.list_tasks(params), deadline=deadline):
@@ -475,7 +482,7 @@ class TelaHook(BaseHook):
         the upload URL Tela hands out, so a large file needs little memory; a file whose size changes
         during the upload fails it. ``size`` is the size already checked, if any.
         """
-        from airflow_provider_tela.files import as_tela_file
+        from airflow_provider_tela._files import as_tela_file
 
         tela_file = as_tela_file(tela_file)
         if size is None:
@@ -561,6 +568,30 @@ class TelaAsyncHook(BaseHook):
 
     async def get_task(self, task_id: str, *, deadline: Deadline = NEVER) -> Task:
         return await self._send(endpoints.get_task(task_id), deadline=deadline)
+
+    async def submit_task(
+        self, request: CompletionRequest, *, deadline: Deadline = NEVER, retries: bool = True
+    ) -> TaskRef:
+        """TelaHook.submit_task, in the event loop (the batch engine's)."""
+        ref = await self._send(endpoints.submit_task(request), deadline=deadline, retries=retries)
+        if ref.task_id is None and ref.run_id and request.application_id:
+            return TaskRef(await self.find_task(request.application_id, ref.run_id, deadline=deadline), ref.run_id)
+        return ref
+
+    async def find_task(self, application_id: str, run_id: str, *, deadline: Deadline = NEVER,
+                        attempts: int = 5) -> str | None:
+        """TelaHook.find_task, in the event loop."""
+        params = task_search(application_id, run_id)
+        backoff = RetryPolicy().steps()
+        for attempt in range(attempts):
+            for task in await self._send(endpoints.list_tasks(params), deadline=deadline):
+                if task.completionRunId == run_id:
+                    return task.id
+            delay = backoff.delay()
+            if attempt + 1 == attempts or deadline.bound(delay) < delay:
+                break
+            await asyncio.sleep(delay)
+        return None
 
     async def submit_request(
         self, request: CompletionRequest, *, deadline: Deadline = NEVER, retries: bool = True

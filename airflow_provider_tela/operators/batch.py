@@ -27,17 +27,30 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
+from airflow_provider_tela._types import ON_AMBIGUOUS, OnAmbiguous
 from airflow_provider_tela.errors import TelaConfigError
 from airflow_provider_tela.operators.tela import check_target, check_timing, check_variables
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_provider_tela.batch.plan import BatchPlan
+    from airflow_provider_tela._batch.plan import BatchPlan
     from airflow_provider_tela.hooks.tela import TelaAsyncHook
 
-ON_AMBIGUOUS = ("mark", "resubmit", "fail")
 RECORDS_FILE = "records.jsonl"
+
+
+def _on_ambiguous(value: Any) -> OnAmbiguous:
+    """The one vocabulary of both operators; ``"mark"``, this operator's word before 0.1.0, still means "fail"."""
+    if value == "mark":
+        import warnings
+
+        warnings.warn('on_ambiguous="mark" is now spelt "fail" (the same behaviour: the record is written as '
+                      'ambiguous, never resubmitted)', DeprecationWarning, stacklevel=3)
+        return "fail"
+    if value not in ON_AMBIGUOUS:
+        raise TelaConfigError(f"on_ambiguous must be one of {ON_AMBIGUOUS}, got {value!r}")
+    return value
 
 
 class TelaBatchOperator(BaseOperator):
@@ -72,10 +85,10 @@ class TelaBatchOperator(BaseOperator):
         started are ``skipped`` and the manifest says why. Runs in progress still finish (and cost). A
         succeeded run whose cost cannot be read counts at the highest cost read from the batch's runs
         (``usage.costs_estimated`` in the manifest); before any cost was read, the batch stops submitting.
-    :param on_ambiguous: a record sent without a usable answer (its run may exist, paid): ``"mark"``
-        (default) writes it as ``ambiguous`` and never resubmits it; ``"resubmit"`` submits it again,
-        accepting that its run may then exist twice; ``"fail"`` stops submitting (the rest are
-        ``skipped``) and fails the task, without retries, once every row is written.
+    :param on_ambiguous: a record sent without a usable answer (its run may exist, paid): ``"fail"``
+        (default) writes it as ``ambiguous`` and never resubmits it (it counts as unsuccessful for
+        ``max_failed_fraction``); ``"resubmit"`` submits it again, accepting that its run may then exist
+        twice. The same words as TelaCompletionOperator's, the same meaning for one submission.
     :param records_format: ``"jsonl"`` or ``"csv"``, when the file name does not say (``.jsonl``, ``.csv``).
     :param storage_conn_id: the object-storage connection for ``records`` and ``output_path`` given as
         URL strings (an ``ObjectStoragePath`` carries its own).
@@ -109,7 +122,7 @@ class TelaBatchOperator(BaseOperator):
         timeout: float = 3600.0,
         max_failed_fraction: float = 0.0,
         max_cost: float | None = None,
-        on_ambiguous: str = "mark",
+        on_ambiguous: OnAmbiguous = "fail",
         records_format: str | None = None,
         storage_conn_id: str | None = None,
         **kwargs: Any,
@@ -126,8 +139,7 @@ class TelaBatchOperator(BaseOperator):
         if max_cost is not None and (isinstance(max_cost, bool) or not isinstance(max_cost, (int, float))
                                      or not 0 < max_cost < float("inf")):
             raise TelaConfigError(f"max_cost must be a positive, finite number (or None), got {max_cost!r}")
-        if on_ambiguous not in ON_AMBIGUOUS:
-            raise TelaConfigError(f"on_ambiguous must be one of {ON_AMBIGUOUS}, got {on_ambiguous!r}")
+        on_ambiguous = _on_ambiguous(on_ambiguous)
         if records_format not in (None, "jsonl", "csv"):
             raise TelaConfigError(f"records_format must be 'jsonl', 'csv' or None, got {records_format!r}")
         if validate_variables and not canvas_id:
@@ -172,10 +184,9 @@ class TelaBatchOperator(BaseOperator):
 
     def plan(self, context: Context) -> BatchPlan:
         """Validate everything and find (or make) the batch's state folder; nothing is sent to Tela."""
-        from airflow_provider_tela._storage import Location
-        from airflow_provider_tela.batch import records as inputs
-        from airflow_provider_tela.batch.carry import carry_over
-        from airflow_provider_tela.batch.plan import (
+        from airflow_provider_tela._batch import records as inputs
+        from airflow_provider_tela._batch.carry import carry_over
+        from airflow_provider_tela._batch.plan import (
             PLAN_FILE,
             BatchPlan,
             lineage_pointer,
@@ -183,9 +194,10 @@ class TelaBatchOperator(BaseOperator):
             state_folder,
             write_pointer,
         )
-        from airflow_provider_tela.batch.spec import BatchSpec
-        from airflow_provider_tela.durable import DurableRun, epoch_of, fingerprint
-        from airflow_provider_tela.inputs import output_schema_override
+        from airflow_provider_tela._batch.spec import BatchSpec
+        from airflow_provider_tela._durable import DurableRun, epoch_of, fingerprint
+        from airflow_provider_tela._inputs import output_schema_override
+        from airflow_provider_tela._storage import Location
 
         spec = BatchSpec(self.canvas_id, self.application_id, dict(self.variables or {}), self.messages,
                          output_schema_override(self.output_schema, self.override), self.extra_body)
@@ -235,7 +247,7 @@ class TelaBatchOperator(BaseOperator):
         return plan
 
     def _record_check(self, spec: Any) -> Any:
-        from airflow_provider_tela.inputs import files_in
+        from airflow_provider_tela._inputs import files_in
 
         declared = None
         if self.validate_variables:
@@ -263,7 +275,7 @@ class TelaBatchOperator(BaseOperator):
         return TelaAsyncHook(self.tela_conn_id)
 
     async def _run(self, plan: BatchPlan) -> dict[str, Any]:
-        from airflow_provider_tela.batch.engine import BatchEngine
+        from airflow_provider_tela._batch.engine import BatchEngine
 
         async with self.async_hook() as hook:
             return await BatchEngine(plan, hook, self.log).run()
@@ -284,8 +296,8 @@ class TelaBatchOperator(BaseOperator):
         return self._finish(context, event["manifest"])
 
     def _finish(self, context: Context, manifest: dict[str, Any]) -> dict[str, Any]:
-        from airflow_provider_tela.batch.plan import judge
-        from airflow_provider_tela.durable import DurableRun
+        from airflow_provider_tela._batch.plan import judge
+        from airflow_provider_tela._durable import DurableRun
 
         usage = manifest["usage"]
         self.log.info(
@@ -297,5 +309,5 @@ class TelaBatchOperator(BaseOperator):
         if manifest.get("skipped_reason"):
             self.log.warning("Skipped records: %s", manifest["skipped_reason"])
         DurableRun.end_for(context)
-        judge(manifest, self.max_failed_fraction, self.on_ambiguous)
+        judge(manifest, self.max_failed_fraction)
         return manifest

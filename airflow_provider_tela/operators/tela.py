@@ -200,8 +200,8 @@ class TelaCompletionOperator(BaseOperator):
 
     def ask(self) -> Ask:
         """What this task asks of Tela, from its rendered fields."""
+        from airflow_provider_tela._inputs import output_schema_override
         from airflow_provider_tela._submission import Ask
-        from airflow_provider_tela.inputs import output_schema_override
 
         return Ask(self.canvas_id, self.application_id, self.variables, self.messages,
                    output_schema_override(self.output_schema, self.override), self.webhook_url, self.extra_body,
@@ -213,7 +213,7 @@ class TelaCompletionOperator(BaseOperator):
         ``execute`` checks the fields on every try and the files only when it submits, so that a retry
         re-attaching to its run never needs local files that may be gone.
         """
-        from airflow_provider_tela.inputs import FileSlots
+        from airflow_provider_tela._inputs import FileSlots
 
         slots = FileSlots()
         self.ask().build(slots)

@@ -119,6 +119,10 @@ class _TelaWaitSensor(BaseSensorOperator):
         with self._outcomes():
             setattr(self, self._id_field, plain_id(self._job_id, self._id_field))
             if not self.deferrable:
+                if self.reschedule:
+                    from airflow_provider_tela._compat import reschedule_date_as_datetime
+
+                    reschedule_date_as_datetime(context["ti"])
                 return super().execute(context)
             checked = self.poke(context)
             if isinstance(checked, PokeReturnValue) and checked.is_done:

@@ -33,7 +33,7 @@ class TelaBatchTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         # Imported in a thread: the first import (aiohttp, pydantic models) would block the loop.
-        engine = await asyncio.to_thread(importlib.import_module, "airflow_provider_tela.batch.engine")
+        engine = await asyncio.to_thread(importlib.import_module, "airflow_provider_tela._batch.engine")
         hooks = await asyncio.to_thread(importlib.import_module, "airflow_provider_tela.hooks.tela")
         from airflow_provider_tela.errors import TelaError, error_to_event
 

@@ -230,7 +230,7 @@ class CrashingBatch(TelaBatchOperator):
         return CrashingHook(self.tela_conn_id)
 
 
-@pytest.mark.parametrize("on_ambiguous", ["mark", "resubmit"])
+@pytest.mark.parametrize("on_ambiguous", ["fail", "resubmit"])
 def test_a_retry_after_a_crash_resumes_the_batch_without_paying_twice(quick, tmp_path, on_ambiguous):
     quick.configure(run_latency=0.3)
     CrashingHook.armed, CrashingHook.sent = True, 0
@@ -245,7 +245,7 @@ def test_a_retry_after_a_crash_resumes_the_batch_without_paying_twice(quick, tmp
     assert resumed["done"] > 0 and resumed["reattached"] > 0  # finished ones kept, running ones re-attached
     per_document = Counter(run["raw_input"]["variables"]["document"] for run in quick.runs())
     rows = rows_at(manifest["output_uri"])
-    if on_ambiguous == "mark":
+    if on_ambiguous == "fail":
         assert manifest["ambiguous"] == 1 and manifest["succeeded"] == 39
         assert quick.stats()["runs_created"] == 40 and set(per_document.values()) == {1}
         assert [row["index"] for row in rows if row["status"] == "ambiguous"] == [14]
@@ -335,7 +335,7 @@ def test_a_record_appended_between_tries_is_the_only_one_submitted_by_the_retry(
     per_document = Counter(run["raw_input"]["variables"]["document"] for run in quick.runs())
     assert quick.stats()["runs_created"] == 41 and set(per_document.values()) == {1}  # 41 distinct records
     assert manifest["total"] == 41 and len(rows) == 41 and [row["index"] for row in rows] == list(range(41))
-    # the 30th was sent without its answer recorded: ambiguous (on_ambiguous="mark"), not sent again
+    # the 30th was sent without its answer recorded: ambiguous (on_ambiguous="fail"), not sent again
     assert [row["index"] for row in rows if row["status"] == "ambiguous"] == [29]
     assert all(row["content"]["variables"]["document"] == (f"doc {row['index']}" if row["index"] < 40 else "late")
                for row in rows if row["status"] == "succeeded")

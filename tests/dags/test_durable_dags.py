@@ -338,7 +338,7 @@ def test_no_durable_record_is_left_behind_once_runs_ended(tela_env):
     from airflow.models import Variable
     from airflow.utils.session import create_session
 
-    from airflow_provider_tela.durable import VARIABLE_PREFIX
+    from airflow_provider_tela._durable import VARIABLE_PREFIX
 
     def records() -> set[str]:
         with create_session() as session:
@@ -377,7 +377,7 @@ class Verdict(BaseModel):
 def test_an_intent_the_store_does_not_keep_stops_the_submission(tela_env, monkeypatch, refusal):
     """Airflow 3.0-3.2's Task SDK Variable.set logs a failure instead of raising it: a POST sent after an
     intent that was not kept would be paid again by the retry after a crash. Nothing is sent."""
-    from airflow_provider_tela import durable
+    from airflow_provider_tela import _durable as durable
     from airflow_provider_tela.errors import TelaDurableStateError
 
     def refuse(self, value):

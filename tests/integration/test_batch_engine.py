@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_tela._batch import ledger as ledger_module
+from airflow_provider_tela._batch.engine import BatchEngine
+from airflow_provider_tela._batch.ledger import DONE, INTENT, SUBMITTED, Ledger
+from airflow_provider_tela._batch.plan import BatchPlan
+from airflow_provider_tela._batch.records import describe, scan
+from airflow_provider_tela._batch.spec import BatchSpec
 from airflow_provider_tela._http.async_transport import close_shared_sessions
 from airflow_provider_tela._http.retry import RetryPolicy
-from airflow_provider_tela.batch import ledger as ledger_module
-from airflow_provider_tela.batch.engine import BatchEngine
-from airflow_provider_tela.batch.ledger import DONE, INTENT, SUBMITTED, Ledger
-from airflow_provider_tela.batch.plan import BatchPlan
-from airflow_provider_tela.batch.records import describe, scan
-from airflow_provider_tela.batch.spec import BatchSpec
 from airflow_provider_tela.errors import TelaAuthenticationError, TelaBatchStateError
 from airflow_provider_tela.hooks.tela import TelaAsyncHook
 from airflow_provider_tela.testing import RunFailed
@@ -176,7 +176,7 @@ async def test_the_spend_guard_stops_submitting_and_skips_the_rest(fast, tmp_pat
     assert manifest["usage"]["cost"] >= 0.0004 and created <= 0.0004 / 7.6e-05 + 1 + plan.concurrency
 
 
-@pytest.mark.parametrize("policy", ["mark", "resubmit", "fail"])
+@pytest.mark.parametrize("policy", ["fail", "resubmit"])
 async def test_an_answer_lost_after_the_post_follows_on_ambiguous(fast, tmp_path, policy):
     fast.add_fault("drop_after", method="POST", path=COMPLETIONS, count=1)
     plan = make_plan(tmp_path, documents(12), concurrency=1, on_ambiguous=policy)
@@ -189,11 +189,8 @@ async def test_an_answer_lost_after_the_post_follows_on_ambiguous(fast, tmp_path
     else:
         assert rows[0]["status"] == "ambiguous" and "may exist in Tela" in rows[0]["error"]
         assert manifest["ambiguous"] == 1
-    if policy == "mark":
-        assert manifest["succeeded"] == 11 and created == 12
-    if policy == "fail":
-        assert manifest["skipped"] == 11 and created == 1
-        assert "on_ambiguous='fail'" in manifest["skipped_reason"]
+    if policy == "fail":  # the record fails as ambiguous, never sent again; the others go on
+        assert manifest["succeeded"] == 11 and created == 12 and manifest["skipped"] == 0
 
 
 async def test_a_refused_key_stops_the_batch_at_once(fast, tmp_path):
@@ -362,7 +359,7 @@ async def test_a_retry_after_past_the_records_timeout_fails_them_without_waiting
 async def test_two_engines_on_one_state_folder_submit_each_record_once(fast, tmp_path, storage):
     """HA triggerers overlapping, or a zombie worker beside its retry: two engines, one ledger. The
     second waits for the first's lease, then resumes from the ledger the first left."""
-    from airflow_provider_tela.batch.lease import ObjectLease
+    from airflow_provider_tela._batch.lease import ObjectLease
 
     fast.configure(run_latency=0.2)
     plan = make_plan(tmp_path, documents(30))
@@ -418,7 +415,7 @@ async def test_an_engine_whose_lease_was_taken_over_stops_submitting(fast, tmp_p
     """Object storage: a zombie that could not renew in time finds a stranger's lease and stops; it
     never sends a record beside the engine that took over. The takeover is driven, not timed: on the
     zombie's 4th run the lease's clock jumps past its expiry and a stranger takes it."""
-    from airflow_provider_tela.batch.lease import ObjectLease
+    from airflow_provider_tela._batch.lease import ObjectLease
 
     fast.configure(run_latency=0.3)
     plan = make_plan(tmp_path, documents(20), concurrency=2)

@@ -160,7 +160,7 @@ class Review(BaseModel):
 
 
 def test_output_schema_from_a_pydantic_model(hook, tela_env):
-    from airflow_provider_tela.inputs import output_schema_override
+    from airflow_provider_tela._inputs import output_schema_override
 
     override = output_schema_override(Review, {"model": "m"})
     content = hook.create_completion(canvas_id="canvas-structured", variables={"text": "t"}, override=override).content
@@ -171,7 +171,7 @@ def test_output_schema_from_a_pydantic_model(hook, tela_env):
 
 
 def test_output_schema_rejects_non_objects():
-    from airflow_provider_tela.inputs import output_schema_override
+    from airflow_provider_tela._inputs import output_schema_override
 
     with pytest.raises(TelaConfigError, match="describe an object"):
         output_schema_override({"type": "array"}, None)

@@ -26,12 +26,12 @@ from batch_faults import Fault, FaultStore, Killed, NullLease
 
 from airflow_provider_tela._http import calls, endpoints, sending
 from airflow_provider_tela._http.responses import error_for_status, may_exist
-from airflow_provider_tela.batch import ledger as ledger_module
-from airflow_provider_tela.batch.engine import BatchEngine
-from airflow_provider_tela.batch.plan import BatchPlan
-from airflow_provider_tela.batch.progress import DurationEstimate
-from airflow_provider_tela.batch.records import describe, scan
-from airflow_provider_tela.batch.spec import BatchSpec
+from airflow_provider_tela._batch import ledger as ledger_module
+from airflow_provider_tela._batch.engine import BatchEngine
+from airflow_provider_tela._batch.plan import BatchPlan
+from airflow_provider_tela._batch.progress import DurationEstimate
+from airflow_provider_tela._batch.records import describe, scan
+from airflow_provider_tela._batch.spec import BatchSpec
 from airflow_provider_tela.errors import detached
 
 LOG = logging.getLogger("test_batch_fast")
@@ -111,7 +111,8 @@ class FakeHook:
         await asyncio.sleep(0)
         return endpoints.submit(request).parse(self.tela.post(request), ())
 
-    async def poll_run(self, run_id: str, **_: Any) -> Any:
+    async def poll(self, kind: str, run_id: str, **_: Any) -> Any:
+        assert kind == "run"  # (the fake Tela runs canvases)
         await asyncio.sleep(0)
         return endpoints.poll_run(run_id, cached=False).parse(self.tela.get(run_id), ())
 

@@ -13,10 +13,9 @@ from typing import Any
 import pytest
 from batch_faults import Fault, FaultStore
 
-from airflow_provider_tela._storage import Location
-from airflow_provider_tela.batch import ledger as ledger_module
-from airflow_provider_tela.batch import rows as rows_module
-from airflow_provider_tela.batch.ledger import (
+from airflow_provider_tela._batch import ledger as ledger_module
+from airflow_provider_tela._batch import rows as rows_module
+from airflow_provider_tela._batch.ledger import (
     DONE,
     INTENT,
     NEW,
@@ -27,11 +26,12 @@ from airflow_provider_tela.batch.ledger import (
     encode,
     ranges_of,
 )
-from airflow_provider_tela.batch.limiter import AimdWindow
-from airflow_provider_tela.batch.plan import judge
-from airflow_provider_tela.batch.progress import DurationEstimate, Progress
-from airflow_provider_tela.batch.records import RecordFile, describe, iter_records, scan
-from airflow_provider_tela.batch.rows import encode_row, merge_parts, part_location
+from airflow_provider_tela._batch.limiter import AimdWindow
+from airflow_provider_tela._batch.plan import judge
+from airflow_provider_tela._batch.progress import DurationEstimate, Progress
+from airflow_provider_tela._batch.records import RecordFile, describe, iter_records, scan
+from airflow_provider_tela._batch.rows import encode_row, merge_parts, part_location
+from airflow_provider_tela._storage import Location
 from airflow_provider_tela.errors import TelaBatchFailedError, TelaBatchStateError, TelaConfigError
 
 # --- the AIMD window ----------------------------------------------------------------------------------
@@ -379,11 +379,30 @@ def test_a_reported_duration_is_used_only_when_it_fits_what_the_checks_saw():
 
 def test_judge_fails_past_the_allowed_share_of_unsuccessful_records():
     manifest = {"total": 100, "succeeded": 97, "failed": 2, "ambiguous": 1, "skipped": 0, "output_uri": "x"}
-    judge(manifest, 0.03, "mark")
+    judge(manifest, 0.03)
     with pytest.raises(TelaBatchFailedError, match="2 record\\(s\\) failed and 1 are ambiguous out of 100"):
-        judge(manifest, 0.02, "mark")
-    with pytest.raises(TelaBatchFailedError, match="on_ambiguous='fail' stopped the batch"):
-        judge(manifest, 1.0, "fail")
+        judge(manifest, 0.02)
+
+
+def test_both_operators_share_one_on_ambiguous_vocabulary_and_mark_still_means_fail():
+    from airflow_provider_tela._batch.plan import BatchPlan
+    from airflow_provider_tela.operators.batch import TelaBatchOperator
+    from airflow_provider_tela.operators.tela import TelaCompletionOperator
+
+    for operator in (TelaCompletionOperator, TelaBatchOperator):
+        extra = {"records": [{"a": "b"}], "output_path": "/tmp/out"} if operator is TelaBatchOperator else {}
+        assert operator(task_id="t", canvas_id="c", **extra).on_ambiguous == "fail"
+        with pytest.raises(TelaConfigError, match=r"on_ambiguous must be one of \('fail', 'resubmit'\)"):
+            operator(task_id="t", canvas_id="c", on_ambiguous="ignore", **extra)
+    with pytest.warns(DeprecationWarning, match='now spelt "fail"'):
+        marked = TelaBatchOperator(task_id="t", canvas_id="c", records=[], output_path="/tmp/o", on_ambiguous="mark")
+    assert marked.on_ambiguous == "fail"
+    from airflow_provider_tela._batch.spec import BatchSpec
+
+    plan = BatchPlan(spec=BatchSpec(canvas_id="c"), records=RecordFile("/tmp/r.jsonl", "jsonl"), output_uri="/tmp/o",
+                     state_uri="/tmp/o/s", total=1, records_digest="d", fingerprint="f")
+    written_before = {**plan.to_json(), "on_ambiguous": "mark"}  # a plan.json of a release before 0.1.0
+    assert BatchPlan.from_json(written_before).on_ambiguous == "fail"
 
 
 # --- the state folder's lease -------------------------------------------------------------------------
@@ -407,7 +426,7 @@ class FakeClock:
 
 
 def object_lease(tmp_path, clock, owner, **options):
-    from airflow_provider_tela.batch.lease import ObjectLease
+    from airflow_provider_tela._batch.lease import ObjectLease
 
     return ObjectLease(Location.parse(str(tmp_path)), owner=owner,
                        **{"clock": clock, "monotonic": clock, "sleep": clock.sleep, "ttl": 60.0, "settle": 2.0, **options})
@@ -472,7 +491,7 @@ def test_a_torn_or_foreign_lease_object_names_no_live_owner(tmp_path):
 
 
 def test_a_local_lease_is_exclusive_per_open_file_and_freed_on_release(tmp_path):
-    from airflow_provider_tela.batch.lease import LocalLease, acquire_blocking
+    from airflow_provider_tela._batch.lease import LocalLease, acquire_blocking
 
     folder = Location.parse(str(tmp_path / "state"))
     one, two = LocalLease(folder), LocalLease(folder)
@@ -521,7 +540,7 @@ def test_a_renew_in_flight_or_late_never_brings_a_released_lease_back(tmp_path):
 
 
 def test_a_wait_for_a_lease_says_who_holds_it_every_five_minutes_and_when_it_is_free(tmp_path):
-    from airflow_provider_tela.batch.lease import LEASE_NOTE_EVERY, acquire_blocking
+    from airflow_provider_tela._batch.lease import LEASE_NOTE_EVERY, acquire_blocking
 
     clock = FakeClock()
     holder, waiter = object_lease(tmp_path, clock, "a"), object_lease(tmp_path, clock, "b")
@@ -551,7 +570,7 @@ def test_a_wait_for_a_lease_says_who_holds_it_every_five_minutes_and_when_it_is_
 
 
 def test_a_storage_failure_taking_a_lease_is_a_batch_state_error_for_every_waiter(tmp_path):
-    from airflow_provider_tela.batch.lease import LocalLease, acquire_blocking
+    from airflow_provider_tela._batch.lease import LocalLease, acquire_blocking
 
     (tmp_path / "state").write_text("a file where the state folder should be")
     for lease in (LocalLease(Location.parse(str(tmp_path / "state"))),
@@ -564,8 +583,8 @@ def test_a_storage_failure_taking_a_lease_is_a_batch_state_error_for_every_waite
 
 
 def earlier_batch(tmp_path, lines: list[list], parts: dict[int, list[tuple[int, str | None, dict]]]):
-    from airflow_provider_tela.batch.plan import BatchPlan
-    from airflow_provider_tela.batch.spec import BatchSpec
+    from airflow_provider_tela._batch.plan import BatchPlan
+    from airflow_provider_tela._batch.spec import BatchSpec
 
     state = tmp_path / "earlier"
     (state / "parts").mkdir(parents=True)
@@ -581,8 +600,8 @@ def earlier_batch(tmp_path, lines: list[list], parts: dict[int, list[tuple[int, 
 
 
 def test_carry_over_matches_records_by_request_key_and_counts_duplicates(tmp_path):
-    from airflow_provider_tela.batch.carry import carry_over
-    from airflow_provider_tela.batch.spec import BatchSpec
+    from airflow_provider_tela._batch.carry import carry_over
+    from airflow_provider_tela._batch.spec import BatchSpec
 
     spec = BatchSpec(canvas_id="c")
 
@@ -611,8 +630,8 @@ def test_carry_over_matches_records_by_request_key_and_counts_duplicates(tmp_pat
 
 
 def test_an_earlier_ledger_without_request_keys_fails_the_task_instead_of_paying_again(tmp_path):
-    from airflow_provider_tela.batch.carry import TelaBatchLineageError, carry_over
-    from airflow_provider_tela.batch.spec import BatchSpec
+    from airflow_provider_tela._batch.carry import TelaBatchLineageError, carry_over
+    from airflow_provider_tela._batch.spec import BatchSpec
     from airflow_provider_tela.errors import TelaBatchFailedError
 
     earlier = earlier_batch(tmp_path, [["r", 0, "run-0"], ["i", 1]], {})
@@ -625,7 +644,7 @@ def test_an_earlier_ledger_without_request_keys_fails_the_task_instead_of_paying
 
 
 def test_a_clear_points_to_a_new_epochs_folders_and_a_carried_batch_never_reuses_a_folder(tmp_path):
-    from airflow_provider_tela.batch.plan import lineage_pointer, read_pointer, state_folder, write_pointer
+    from airflow_provider_tela._batch.plan import lineage_pointer, read_pointer, state_folder, write_pointer
 
     output = Location.parse(str(tmp_path))
     ti = {"dag_id": "d", "task_id": "t", "run_id": "r", "map_index": -1}
@@ -747,7 +766,7 @@ def test_a_record_holding_a_lone_surrogate_is_refused_at_scan_naming_record_and_
 
 
 def test_operator_level_text_holding_a_lone_surrogate_still_gets_a_request_key():
-    from airflow_provider_tela.batch.spec import BatchSpec
+    from airflow_provider_tela._batch.spec import BatchSpec
 
     spec = BatchSpec(canvas_id="c", messages=[{"role": "user", "content": f"half {HALF_AN_EMOJI}"}])
     key = spec.key_for("tela_default", spec.request_for({"text": "x"}))
@@ -900,7 +919,7 @@ def test_a_csv_cell_longer_than_pythons_default_field_limit_is_read(tmp_path):
 
 
 def test_a_record_over_the_documented_limit_is_refused_naming_its_line(tmp_path, monkeypatch):
-    from airflow_provider_tela.batch import records as records_module
+    from airflow_provider_tela._batch import records as records_module
 
     monkeypatch.setattr(records_module, "RECORD_LIMIT", 1000)
     (tmp_path / "in.csv").write_text(f'document,lang\nshort,en\n"{"x" * 1001}",fr\n')
@@ -934,7 +953,7 @@ def test_a_jsonl_line_holding_a_lone_carriage_return_as_whitespace_is_one_record
 
 @pytest.mark.parametrize("name", ["", "   "], ids=["empty", "blank"])
 def test_an_empty_variable_name_is_refused_before_anything_is_sent(tmp_path, name):
-    from airflow_provider_tela.batch.spec import BatchSpec
+    from airflow_provider_tela._batch.spec import BatchSpec
     from airflow_provider_tela.models import CompletionRequest
 
     with pytest.raises(TelaConfigError, match=r"variables: variable names must not be empty"):
@@ -952,7 +971,7 @@ def test_an_empty_variable_name_is_refused_before_anything_is_sent(tmp_path, nam
 def test_a_record_holding_nan_is_refused_at_scan_not_sent_as_null_or_written_as_nan(tmp_path, odd):
     """A NaN deep in a record (a file option: free-form JSON) passed the request check: it was sent as
     null and written into records.jsonl (inline records, for the trigger) as ``NaN``, which is not JSON."""
-    from airflow_provider_tela.batch.spec import BatchSpec
+    from airflow_provider_tela._batch.spec import BatchSpec
 
     spec = BatchSpec(canvas_id="c")
     path = tmp_path / "in.jsonl"

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_tela.durable import DurableRun, RunRecord, decide, epoch_of, fingerprint
+from airflow_provider_tela._durable import DurableRun, RunRecord, decide, epoch_of, fingerprint
 
 PAYLOAD = {"canvas_id": "c", "variables": {"document": "d"}}
 

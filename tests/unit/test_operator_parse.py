@@ -35,7 +35,7 @@ def test_importing_the_batch_operator_from_the_package_builds_no_client():
         "import sys, airflow.sdk\n"
         "from airflow_provider_tela import TelaBatchOperator\n"
         "TelaBatchOperator(task_id='t', canvas_id='c', records=[], output_path='/tmp/x')\n"
-        "heavy = [m for m in sys.modules if m.startswith(('airflow_provider_tela.batch', 'airflow_provider_tela.hooks',"
+        "heavy = [m for m in sys.modules if m.startswith(('airflow_provider_tela._batch', 'airflow_provider_tela.hooks',"
         " 'airflow_provider_tela.models', 'airflow_provider_tela._http'))]\n"
         "print(heavy)\n"
     )

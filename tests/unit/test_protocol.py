@@ -62,7 +62,10 @@ def test_retry_after_is_honoured_and_capped():
 def test_backoff_grows_and_is_capped_with_jitter():
     policy = RetryPolicy(backoff_base=1, backoff_max=4)
     for retry_number, ceiling in [(0, 1), (1, 2), (2, 4), (5, 4)]:
-        delay = policy.backoff(retry_number)
+        steps = policy.steps()
+        for _ in range(retry_number):
+            steps.delay()
+        delay = steps.delay()
         assert ceiling / 2 <= delay <= ceiling
 
 

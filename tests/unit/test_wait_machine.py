@@ -199,8 +199,21 @@ def test_a_get_with_an_unreadable_body_is_retried():
 
 
 def test_backoff_never_overflows():
-    policy = RetryPolicy(backoff_base=1, backoff_max=30)
-    assert 15 <= policy.backoff(5000) <= 30
+    steps = RetryPolicy(backoff_base=1, backoff_max=30).steps()
+    delays = [steps.delay() for _ in range(5000)]
+    assert 15 <= delays[-1] <= 30 and all(0.5 <= delay <= 30 for delay in delays)
+
+
+def test_retry_after_lengthens_a_backoff_and_never_shortens_it():
+    from airflow_provider_tela._http.retry import RETRY_AFTER_MAX, Backoff, honour_retry_after
+
+    assert honour_retry_after(4.0, 0.0) == 4.0  # "Retry-After: 0" forever must not make a busy loop
+    assert honour_retry_after(1.0, 10.0) == 10.0
+    assert honour_retry_after(1.0, 10.0**9) == RETRY_AFTER_MAX
+    steps = Backoff(first=1, ceiling=8, rng=lambda: 1.0)
+    assert [steps.delay() for _ in range(5)] == [1, 2, 4, 8, 8]
+    steps.reset()
+    assert steps.delay(retry_after=3) == 3
 
 
 @pytest.mark.parametrize("script", [

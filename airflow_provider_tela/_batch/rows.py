@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
 
+from airflow_provider_tela._batch.ledger import Ledger, empty_stats, ranges_of
+from airflow_provider_tela._batch.spend import USAGE_KEYS, Spend, figure
 from airflow_provider_tela._storage import Location, json_bytes
-from airflow_provider_tela.batch.ledger import Ledger, empty_stats, ranges_of
-from airflow_provider_tela.batch.spend import USAGE_KEYS, Spend, figure
 from airflow_provider_tela.errors import TelaBatchStateError
 
 STATUSES = ("succeeded", "failed", "ambiguous", "skipped")
@@ -31,10 +31,13 @@ FAN_IN = 64
 
 
 def encode_row(index: int, status: str, run_id: str | None = None, content: Any = None, error: str | None = None,
-               usage: dict[str, Any] | None = None) -> bytes:
-    """One row as standard JSON, whatever the paid answer held (see ``_storage.json_bytes``)."""
-    row = {"index": index, "status": status, "run_id": run_id, "content": content, "error": error,
-           "usage": usage or None}
+               usage: dict[str, Any] | None = None, task: dict[str, Any] | None = None) -> bytes:
+    """One row as standard JSON, whatever the paid answer held (see ``_storage.json_bytes``). For a
+    Workstation app, ``run_id`` is the record's task id, and ``tela_task`` its review."""
+    row: dict[str, Any] = {"index": index, "status": status, "run_id": run_id, "content": content, "error": error,
+                           "usage": usage or None}
+    if task is not None:
+        row["tela_task"] = task
     return json_bytes(row, separators=(",", ":"))
 
 

@@ -26,13 +26,13 @@ from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_tela._batch.lease import acquire_blocking, lease_for
+from airflow_provider_tela._batch.ledger import Ledger, read_state
+from airflow_provider_tela._batch.plan import BatchPlan
+from airflow_provider_tela._batch.records import Source, iter_records
+from airflow_provider_tela._batch.rows import part_location, part_rows
+from airflow_provider_tela._batch.spec import BatchSpec
 from airflow_provider_tela._storage import Location
-from airflow_provider_tela.batch.lease import acquire_blocking, lease_for
-from airflow_provider_tela.batch.ledger import Ledger, read_state
-from airflow_provider_tela.batch.plan import BatchPlan
-from airflow_provider_tela.batch.records import Source, iter_records
-from airflow_provider_tela.batch.rows import part_location, part_rows
-from airflow_provider_tela.batch.spec import BatchSpec
 from airflow_provider_tela.errors import TelaBatchFailedError
 
 

@@ -37,18 +37,19 @@ from collections.abc import AsyncIterator, Iterator
 from itertools import islice
 from typing import Any
 
+from airflow_provider_tela._batch.lease import Lease, LeaseWait, lease_for
+from airflow_provider_tela._batch.ledger import DONE, INTENT, SUBMITTED, Ledger, durable
+from airflow_provider_tela._batch.limiter import AdaptiveLimiter
+from airflow_provider_tela._batch.plan import BatchPlan
+from airflow_provider_tela._batch.progress import DurationEstimate, Progress
+from airflow_provider_tela._batch.records import Record, canonical, iter_records
+from airflow_provider_tela._batch.rows import PartWriter, encode_row, merge_parts
+from airflow_provider_tela._batch.spend import Spend
 from airflow_provider_tela._http import sending
 from airflow_provider_tela._http.deadline import Deadline
 from airflow_provider_tela._http.retry import RetryPolicy
-from airflow_provider_tela._wait import Finished, RunWait, adrive
-from airflow_provider_tela.batch.lease import Lease, LeaseWait, lease_for
-from airflow_provider_tela.batch.ledger import DONE, INTENT, SUBMITTED, Ledger, durable
-from airflow_provider_tela.batch.limiter import AdaptiveLimiter
-from airflow_provider_tela.batch.plan import BatchPlan
-from airflow_provider_tela.batch.progress import DurationEstimate, Progress
-from airflow_provider_tela.batch.records import Record, canonical, iter_records
-from airflow_provider_tela.batch.rows import PartWriter, encode_row, merge_parts
-from airflow_provider_tela.batch.spend import Spend
+from airflow_provider_tela._types import Kind
+from airflow_provider_tela._wait import Finished, RunWait, adrive, ends_for
 from airflow_provider_tela.errors import (
     TelaAuthenticationError,
     TelaBadRequestError,
@@ -64,7 +65,6 @@ from airflow_provider_tela.errors import (
     TelaTimeoutError,
     TelaTLSError,
 )
-from airflow_provider_tela.models import is_terminal
 
 READ_CHUNK = 256
 # How long a stopping batch waits for POSTs in flight (to record their run ids) and its last writes.
@@ -121,6 +121,9 @@ class BatchEngine:
         self.limiter = AdaptiveLimiter(plan.concurrency)
         self.estimate = DurationEstimate()
         self.policy = policy or RetryPolicy()  # backoff after refused submissions (no Retry-After)
+        # What each record creates: a canvas run, or a task of a Workstation app (whose output it waits for).
+        self.kind: Kind = "task" if plan.spec.application_id else "run"
+        self.ends = ends_for(self.kind)
         self.stop_reason: str | None = None
         self.fatal: BaseException | None = None
         self.resumed: dict[str, int] = {}
@@ -341,7 +344,7 @@ class BatchEngine:
 
     async def _submit(self, index: int, request: Any, deadline: float, key: str) -> tuple[str, float] | None:
         """POST until Tela names a run; None when the record ended without one (its row is written)."""
-        attempt = 0
+        backoff = self.policy.steps()
         while True:
             if not await self.limiter.ready_to_send(deadline):
                 self._row(
@@ -375,17 +378,21 @@ class BatchEngine:
                         return None
                     raise  # 401, 403, 404 (the canvas), TLS, a redirect: every record would meet it
                 retry_after = getattr(exc, "retry_after", None)
-                pause = min(retry_after, self.policy.retry_after_max) if retry_after else None
-                self.limiter.throttled(sent_at, pause)
-                delay = pause or self.policy.backoff(attempt)
-                attempt += 1
+                delay = backoff.delay(retry_after, self.policy.retry_after_max)
+                self.limiter.throttled(sent_at, delay if retry_after else None)  # a Retry-After pauses them all
                 if time.monotonic() + delay >= deadline:
                     self._row(index, "failed", error=str(exc))
                     return None
                 await asyncio.sleep(delay)
                 continue
             self.limiter.succeeded()
-            return run.id, sent_at
+            if self.kind == "task" and run.task_id is None:  # a run no task of the app names: no task to follow
+                app = self.plan.spec.application_id
+                self._row(index, "failed", run_id=run.run_id, key=key, error=(
+                    f"Tela named completion run {run.run_id} and no task of application {app} lists it: the task "
+                    "cannot be followed (the run is not submitted again)."))
+                return None
+            return (run.task_id if self.kind == "task" else run.id), sent_at
 
     async def _post(self, index: int, request: Any, deadline: float, key: str) -> Any:
         """Send the POST once. If the batch stops meanwhile, the request is let finish (a little while)
@@ -406,8 +413,9 @@ class BatchEngine:
         """Record what a POST the batch stopped came to: its run, no run, or (unknown) nothing."""
         if post.done() and not post.cancelled():
             error = post.exception()
-            if error is None:
-                self.ledger.append(["r", index, post.result().id, key])
+            known = None if error is not None else (post.result().task_id if self.kind == "task" else post.result().id)
+            if known is not None:
+                self.ledger.append(["r", index, known, key])
             elif isinstance(error, TelaError) and not isinstance(error, TelaRunMayExistError):
                 self.ledger.append(["x", index])
         elif not mark.began:  # stopped (or still waiting) before it began: it never can now
@@ -416,6 +424,8 @@ class BatchEngine:
 
     async def _watched(self, mark: sending.SendMark, request: Any, deadline: float) -> Any:
         sending.watch(mark)  # this task's own context: the transport raises the mark as it begins
+        if self.kind == "task":
+            return await self.hook.submit_task(request, deadline=Deadline(deadline), retries=False)
         return await self.hook.submit_request(request, deadline=Deadline(deadline), retries=False)
 
     async def _reattach(self, index: int, run_id: str, key: str | None) -> None:
@@ -425,18 +435,18 @@ class BatchEngine:
 
     async def _wait(self, run_id: str, *, first_check_at: float, deadline: float, sent_at: float | None) -> Finished:
         wait = RunWait(run_id, poll_interval=self.plan.poll_interval, deadline=deadline, first_poll_at=first_check_at,
-                       first_delay=self.estimate.check_delay())
+                       first_delay=self.estimate.check_delay(), ends=self.ends)
         last_active: list[float] = []
         clean = True  # a check that failed delays the next one: such a wait says nothing of the duration
 
         async def check(budget: float | None) -> Any:
             nonlocal clean
             try:
-                run = await self.hook.poll_run(run_id, deadline=Deadline.after(budget), cached=False)
+                run = await self.hook.poll(self.kind, run_id, deadline=Deadline.after(budget), cached=False)
             except TelaError:
                 clean = False
                 raise
-            if not is_terminal(run.status):
+            if self.ends.outcome(run.status) is None:
                 last_active[:] = [time.monotonic()]
             return run
 
@@ -450,15 +460,17 @@ class BatchEngine:
     # --- rows ---------------------------------------------------------------------------------------
 
     def _finish(self, index: int, run_id: str, finished: Finished, key: str | None) -> None:
+        what = self.ends.what
         if finished.outcome == "succeeded":
             run = finished.run
-            self._row(index, "succeeded", run_id=run_id, content=run.content, usage=run.usage, key=key)
+            self._row(index, "succeeded", run_id=run_id, content=run.content, usage=run.usage, key=key,
+                      task=run.review if self.kind == "task" else None)
         elif finished.outcome == "failed":
             run = finished.run
-            self._row(index, "failed", run_id=run_id, error=f"Tela run {run_id} failed: {run.failure_reason()}",
+            self._row(index, "failed", run_id=run_id, error=f"Tela {what} {run_id} failed: {run.failure_reason()}",
                       usage=run.usage, key=key)
         elif finished.outcome == "timeout":
-            timed_out = TelaTimeoutError(run_id, self.plan.timeout, finished.last_status)
+            timed_out = TelaTimeoutError(run_id, self.plan.timeout, finished.last_status, what)
             self._row(index, "failed", run_id=run_id, error=str(timed_out), key=key)
         else:
             error = finished.error
@@ -471,12 +483,12 @@ class BatchEngine:
             f"{why}: a run may exist in Tela (and be paid for) without this batch knowing its id; it was not "
             "resubmitted. Look for it in the canvas's runs in Tela."
         ), key=key)
-        if self.plan.on_ambiguous == "fail":
-            self._set_stop(f"on_ambiguous='fail': record {index} was sent without a usable answer")
 
     def _row(self, index: int, status: str, *, run_id: str | None = None, content: Any = None,
-             error: str | None = None, usage: dict[str, Any] | None = None, key: str | None = None) -> None:
-        if self.writer.add(index, status, encode_row(index, status, run_id, content, error, usage), usage, key):
+             error: str | None = None, usage: dict[str, Any] | None = None, key: str | None = None,
+             task: dict[str, Any] | None = None) -> None:
+        row = encode_row(index, status, run_id, content, error, usage, task)
+        if self.writer.add(index, status, row, usage, key):
             self._track(self.writer.commit())
         if not self.progress.finished(status, (usage or {}).get("cost")):
             self._cost_unread(index, run_id)

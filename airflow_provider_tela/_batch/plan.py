@@ -26,16 +26,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from airflow_provider_tela._batch.records import RecordFile
+from airflow_provider_tela._batch.spec import BatchSpec
 from airflow_provider_tela._storage import Location, json_bytes
-from airflow_provider_tela.batch.records import RecordFile
-from airflow_provider_tela.batch.spec import BatchSpec
+from airflow_provider_tela._types import OnAmbiguous
 from airflow_provider_tela.errors import TelaBatchFailedError, TelaBatchStateError
 
 STATE_FOLDER = "_tela_batch"
 RESULTS_FILE = "results.jsonl"
 PLAN_FILE = "plan.json"
 VERSION = 1
-ON_AMBIGUOUS = ("mark", "resubmit", "fail")
 
 
 def _short(text: str, length: int) -> str:
@@ -92,7 +92,7 @@ class BatchPlan:
     poll_interval: float = 10.0
     timeout: float = 3600.0
     max_cost: float | None = None
-    on_ambiguous: str = "mark"
+    on_ambiguous: OnAmbiguous = "fail"
     inline: Iterable[Mapping[str, Any]] | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -124,6 +124,8 @@ class BatchPlan:
         if data.get("version") != VERSION:
             raise TelaBatchStateError(f"batch plan version {data.get('version')!r} is not {VERSION}")
         fields = {k: v for k, v in data.items() if k not in ("version", "spec", "records")}
+        if fields.get("on_ambiguous") == "mark":  # a plan written before the operators shared one vocabulary
+            fields["on_ambiguous"] = "fail"
         return cls(spec=BatchSpec.from_json(data["spec"]), records=RecordFile.from_json(data["records"]), **fields)
 
     def save(self) -> None:
@@ -143,17 +145,11 @@ class BatchPlan:
         return replace(self, records=records, inline=None)
 
 
-def judge(manifest: Mapping[str, Any], max_failed_fraction: float, on_ambiguous: str) -> None:
+def judge(manifest: Mapping[str, Any], max_failed_fraction: float) -> None:
     """Fail (after every row was written) when too many records did not succeed."""
     total = manifest["total"]
     unsuccessful = manifest["failed"] + manifest["ambiguous"]
     where = f"Rows: {manifest['output_uri']}."
-    if on_ambiguous == "fail" and manifest["ambiguous"]:
-        raise TelaBatchFailedError(
-            f"{manifest['ambiguous']} record(s) were sent without an answer, so their runs may exist in Tela; "
-            f"on_ambiguous='fail' stopped the batch ({manifest['skipped']} record(s) skipped). {where} Check "
-            "the canvas's runs in Tela; clear the task to run the batch afresh."
-        )
     if total and unsuccessful / total > max_failed_fraction:
         raise TelaBatchFailedError(
             f"{manifest['failed']} record(s) failed and {manifest['ambiguous']} are ambiguous out of {total}, "

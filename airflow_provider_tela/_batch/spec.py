@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from airflow_provider_tela._inputs import files_in
 from airflow_provider_tela.errors import TelaConfigError
-from airflow_provider_tela.inputs import files_in
 
 
 @dataclass(frozen=True)

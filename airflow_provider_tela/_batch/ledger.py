@@ -51,8 +51,8 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from airflow_provider_tela._batch.spend import SPEND_KEYS, USAGE_KEYS, figure, finite
 from airflow_provider_tela._storage import Location, json_bytes
-from airflow_provider_tela.batch.spend import SPEND_KEYS, USAGE_KEYS, figure, finite
 from airflow_provider_tela.errors import TelaBatchStateError
 
 NEW, INTENT, SUBMITTED, DONE = 0, 1, 2, 3

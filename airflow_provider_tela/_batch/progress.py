@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from airflow_provider_tela.batch.spend import Spend
+from airflow_provider_tela._batch.spend import Spend
 
 LOG_INTERVAL = 10.0
 
