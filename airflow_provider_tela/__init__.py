@@ -76,7 +76,10 @@ _PUBLIC = {
     "tela_task": "airflow_provider_tela.decorators.tela",
 }
 
-__all__ = [*sorted(_PUBLIC), "get_provider_info"]
+__all__ = [
+    "TelaAsyncHook", "TelaBatchOperator", "TelaBatchTrigger", "TelaCompletionOperator", "TelaFile", "TelaHook",
+    "TelaRunSensor", "TelaRunTrigger", "TelaTaskSensor", "TelaTaskTrigger", "get_provider_info", "tela_task",
+]
 
 
 def __getattr__(name: str) -> object:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from airflow_provider_tela.errors import TelaConfigError
 from airflow_provider_tela._files import TelaFile, as_tela_file, is_file_value
+from airflow_provider_tela.errors import TelaConfigError
 
 # Takes a file value as the DAG gave it (TelaFile, Path, ObjectStoragePath); returns the file variable.
 FileResolver = Callable[[Any], dict[str, Any]]

@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from airflow_provider_tela import _results
+from airflow_provider_tela._durable import Decision, DurableRun, fingerprint
 from airflow_provider_tela._http.deadline import Deadline
+from airflow_provider_tela._inputs import FileSlots
 from airflow_provider_tela._results import OutputCheck
 from airflow_provider_tela._types import Kind, Mode, OnAmbiguous, WaitFor
 from airflow_provider_tela._wait import Ends, ends_for
-from airflow_provider_tela._durable import Decision, DurableRun, fingerprint
 from airflow_provider_tela.errors import (
     TelaAmbiguousRunError,
     TelaBadResponseError,
@@ -40,7 +41,6 @@ from airflow_provider_tela.errors import (
     detached,
 )
 from airflow_provider_tela.hooks.tela import TelaHook, build_request
-from airflow_provider_tela._inputs import FileSlots
 from airflow_provider_tela.models import CompletionRequest
 
 # A streamed answer is logged as it grows, at most this often, not once per token.

@@ -132,11 +132,11 @@ def child(args: argparse.Namespace) -> None:
 
     logging.basicConfig(level=logging.WARNING)
     os.environ["AIRFLOW_CONN_TELA_DEFAULT"] = args.connection
-    from airflow_provider_tela._http.async_transport import close_shared_sessions
     from airflow_provider_tela._batch.engine import BatchEngine
     from airflow_provider_tela._batch.plan import BatchPlan
     from airflow_provider_tela._batch.records import RecordFile, describe, scan
     from airflow_provider_tela._batch.spec import BatchSpec
+    from airflow_provider_tela._http.async_transport import close_shared_sessions
     from airflow_provider_tela.hooks.tela import TelaAsyncHook
     from airflow_provider_tela.triggers.batch import TelaBatchTrigger
 

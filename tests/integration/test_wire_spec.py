@@ -11,8 +11,8 @@ from pydantic import BaseModel
 
 from airflow_provider_tela import TelaFile
 from airflow_provider_tela._http.calls import ApiCall
-from airflow_provider_tela.errors import TelaBadRequestError
 from airflow_provider_tela._inputs import output_schema_override
+from airflow_provider_tela.errors import TelaBadRequestError
 
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 8
 

@@ -24,14 +24,14 @@ from typing import Any
 import pytest
 from batch_faults import Fault, FaultStore, Killed, NullLease
 
-from airflow_provider_tela._http import calls, endpoints, sending
-from airflow_provider_tela._http.responses import error_for_status, may_exist
 from airflow_provider_tela._batch import ledger as ledger_module
 from airflow_provider_tela._batch.engine import BatchEngine
 from airflow_provider_tela._batch.plan import BatchPlan
 from airflow_provider_tela._batch.progress import DurationEstimate
 from airflow_provider_tela._batch.records import describe, scan
 from airflow_provider_tela._batch.spec import BatchSpec
+from airflow_provider_tela._http import calls, endpoints, sending
+from airflow_provider_tela._http.responses import error_for_status, may_exist
 from airflow_provider_tela.errors import detached
 
 LOG = logging.getLogger("test_batch_fast")

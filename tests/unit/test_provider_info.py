@@ -37,3 +37,17 @@ def test_every_extra_of_the_form_is_read_by_the_client(tmp_path):
     assert (settings.read_timeout, settings.connect_timeout, settings.max_retries) == (12, 3, 5)
     assert (settings.verify, settings.ca_bundle, settings.proxy) == (True, str(ca), "http://proxy.internal:3128")
     assert (settings.max_response_bytes, settings.allow_insecure_http) == (2048, True)
+
+
+def test_the_package_exports_what_users_import_and_nothing_else_is_public():
+    import importlib
+    import pkgutil
+
+    import airflow_provider_tela as package
+
+    assert set(package.__all__) == set(package._PUBLIC) | {"get_provider_info"}
+    for name in package._PUBLIC:
+        assert getattr(package, name).__name__ == name
+    public_modules = {m.name for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_")}
+    assert public_modules == {"decorators", "errors", "hooks", "models", "operators", "sensors", "testing", "triggers"}
+    assert importlib.import_module("airflow_provider_tela.models").CompletionRequest

@@ -12,8 +12,8 @@ from pydantic import BaseModel
 
 from airflow_provider_tela import TelaFile
 from airflow_provider_tela._http.responses import validate
-from airflow_provider_tela.errors import TelaConfigError
 from airflow_provider_tela._inputs import FileSlots, files_in, output_schema_override, resolve_variables, variable_kind
+from airflow_provider_tela.errors import TelaConfigError
 from airflow_provider_tela.models import (
     MANAGED_FIELDS,
     CanvasRun,
