@@ -36,20 +36,29 @@ def airflow_env(tmp_path_factory, tela_emulator_session):
     return env
 
 
+# What a test plays besides Tela, per example: the reviewed pipeline needs a reviewer who approves.
+REVIEWER = {"tela_reviewed_documents": {"app-review": {"after": 0.5, "action": "approve",
+                                                         "output": {"reviewed": "approved by the test"}}}}
+
+
 def test_every_example_dag_is_tested():
     assert EXAMPLES == [
         "tela_canvas_step", "tela_documents_from_storage", "tela_enrichment", "tela_nightly_enrichment",
-        "tela_production_pipeline",
+        "tela_production_pipeline", "tela_reviewed_documents",
     ]
 
 
 @pytest.mark.parametrize("dag_id", EXAMPLES)
 def test_the_example_dag_runs_with_airflow_dags_test(airflow_env, tela_emulator_session, dag_id):
     tela_emulator_session.reset()
-    tela_emulator_session.configure(run_latency=0.5)
+    tela_emulator_session.configure(run_latency=0.5, auto_review=REVIEWER.get(dag_id, {}))
     done = subprocess.run([AIRFLOW, "dags", "test", dag_id], env=airflow_env, capture_output=True, text=True,
                           timeout=600, check=False)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
     assert re.search(rf"DagRun Finished: dag_id={dag_id},.* state=success", output), output[-4000:]
     assert tela_emulator_session.stats()["runs_created"] >= 1
+    if dag_id in REVIEWER:  # each document's task was approved, and the DAG loaded the reviewer's output
+        tasks = tela_emulator_session.tasks()
+        assert len(tasks) == 2 and all(t["status"] == "completed" and t["approvedAt"] for t in tasks)
+        assert output.count("'reviewed': 'approved by the test'") >= 2
