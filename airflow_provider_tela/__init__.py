@@ -5,6 +5,8 @@ This module stays light: Airflow imports it to discover the provider, and DAG fi
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
 
 _HOOKS = "airflow_provider_tela.hooks.tela"
@@ -60,6 +62,16 @@ CONNECTION_EXTRAS: dict = {
         "schema": {"type": ["boolean", "null"]},
     },
 }
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time each name is imported when first used
+    from airflow_provider_tela._files import TelaFile
+    from airflow_provider_tela.decorators.tela import tela_task
+    from airflow_provider_tela.hooks.tela import TelaAsyncHook, TelaHook
+    from airflow_provider_tela.operators.batch import TelaBatchOperator
+    from airflow_provider_tela.operators.tela import TelaCompletionOperator
+    from airflow_provider_tela.sensors.tela import TelaRunSensor, TelaTaskSensor
+    from airflow_provider_tela.triggers.batch import TelaBatchTrigger
+    from airflow_provider_tela.triggers.tela import TelaRunTrigger, TelaTaskTrigger
 
 # The public names, each imported only when first used: DAG files import this module at every parse.
 _PUBLIC = {
