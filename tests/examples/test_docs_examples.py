@@ -30,7 +30,7 @@ REVIEW_CANVAS = "0b7d2c4e-5a61-4f0e-9d3c-7e2f1a8b6c90"
 # What each example file is tested by (a file nobody tests fails test_every_example_file_is_tested).
 TESTED = {
     "batch.py", "completion.py", "connection.sh", "decorator.py", "files.py", "hook.py", "messages.py",
-    "sensor.py", "testing/conftest.py", "testing/test_my_dag.py",  # the last two: tests/compat/test_docs_testing_example.py
+    "sensor.py", "workstation.py", "testing/conftest.py", "testing/test_my_dag.py",  # the last two: tests/compat/test_docs_testing_example.py
 }
 
 
@@ -85,6 +85,23 @@ def test_the_dag_example_runs(tela_connection_env, tmp_path, monkeypatch, name, 
     if name == "completion.py":
         review = xcoms(dag_run)[("review", -1, "return_value")]
         assert set(review) >= {"title", "sentiment", "score"}
+
+
+@pytest.mark.timeout(300)
+def test_the_workstation_example_runs_with_the_emulator_as_the_reviewer(tela_connection_env, tela_reviewer,
+                                                                        monkeypatch, tmp_path):
+    tela_connection_env.configure(run_latency=0.2)
+    tela_reviewer.approve_when_ready("app-review", output={"checked": "by a person"}, after=0.5)
+    monkeypatch.setenv("AIRFLOW_VAR_TELA_OUTPUT", str(tmp_path))
+    dag_run = run_dag(load("workstation.py").docs_workstation())
+    assert set(task_states(dag_run).values()) == {"success"}, task_states(dag_run)
+    values = xcoms(dag_run)
+    for task_id in ("review", "approved"):
+        assert values[(task_id, -1, "return_value")]["checked"] == "by a person"
+        assert values[(task_id, -1, "tela_task")]["approved_at"]
+    assert values[("classify", -1, "return_value")]["succeeded"] == 2
+    names = {task["name"] for task in tela_connection_env.tasks()}
+    assert "contract 41" in names and tela_connection_env.stats()["tasks_created"] == 4
 
 
 def test_the_file_variables_are_sent_as_the_page_says(tela_connection_env):
