@@ -27,17 +27,21 @@ def readme_blocks() -> list[str]:
 def test_the_readme_is_a_short_front_page_with_one_example_each():
     assert len(README.read_text()) <= 10_000
     code = "\n".join(readme_blocks())
-    for example in ("TelaCompletionOperator(", "TelaBatchOperator(", "@task.tela(", "TelaRunSensor("):
+    for example in ("TelaCompletionOperator(", "TelaBatchOperator(", "@task.tela(", "TelaRunSensor(",
+                    'wait_for="approval"'):
         assert code.count(example) >= 1, example
     assert code.count(BUCKET) == 1
 
 
 @pytest.mark.skipif(airflow_version() < (3, 0, 0), reason="README's @task.tela example imports airflow.sdk")
 @pytest.mark.timeout(300)
-def test_the_readme_examples_run(tela_connection_env, tmp_path):
+def test_the_readme_examples_run(tela_connection_env, tela_reviewer, tmp_path):
     blocks = readme_blocks()
     for canvas_id in set(re.findall(r'canvas_id="([^"]+)"', "\n".join(blocks))):
         tela_connection_env.add_canvas(canvas_id, title="README")
+    for app_id in set(re.findall(r'application_id="([^"]+)"', "\n".join(blocks))):
+        tela_connection_env.add_application(app_id, review=True, title="README")
+        tela_reviewer.approve_when_ready(app_id, output={"verdict": "approved"}, after=0.3)
     tela_connection_env.configure(run_latency=0.2)
 
     with DAG("readme_examples", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
@@ -47,10 +51,14 @@ def test_the_readme_examples_run(tela_connection_env, tmp_path):
 
     states = task_states(dag_run)
     assert set(states.values()) == {"success"}, states
-    assert set(states) == {"summarise", "enrich", "summarise_each[0]", "summarise_each[1]", "submit", "wait"}
-    # one run each for summarise and submit (the sensor waits for submit's), two for the batch, two mapped
-    assert tela_connection_env.stats()["runs_created"] == 6
+    assert set(states) == {"summarise", "enrich", "summarise_each[0]", "summarise_each[1]", "review", "submit",
+                           "wait"}
+    # one run each for summarise and submit (the sensor waits for submit's), two for the batch, two mapped,
+    # and the one behind the reviewed task
+    assert tela_connection_env.stats()["runs_created"] == 7 and tela_connection_env.stats()["tasks_created"] == 1
     results = xcoms(dag_run)
     assert results[("summarise", -1, "return_value")]["variables"]["language"] == "en"
+    assert results[("review", -1, "return_value")]["verdict"] == "approved"
+    assert results[("review", -1, "tela_task")]["approved_at"]
     assert results[("enrich", -1, "return_value")]["succeeded"] == 2
     assert results[("wait", -1, "return_value")]["variables"] == {"document": "The quarterly numbers beat expectations."}
