@@ -10,7 +10,7 @@ from datetime import datetime
 from airflow.sdk import dag, task
 from pydantic import BaseModel
 
-from airflow_provider_tela.operators.tela import TelaCompletionOperator
+from airflow_provider_tela import TelaCompletionOperator
 
 
 # --8<-- [start:output_schema]

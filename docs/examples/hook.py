@@ -6,7 +6,7 @@ tests/examples/test_docs_examples.py runs this file against the local emulator.
 from __future__ import annotations
 
 # --8<-- [start:hook]
-from airflow_provider_tela.hooks.tela import TelaHook
+from airflow_provider_tela import TelaHook
 
 hook = TelaHook("tela_default")
 canvas_id = "95cec438-6080-44fe-8275-28b16bd40178"

@@ -10,8 +10,7 @@ from datetime import datetime
 
 from airflow.sdk import dag
 
-from airflow_provider_tela.operators.tela import TelaCompletionOperator
-from airflow_provider_tela.sensors.tela import TelaRunSensor
+from airflow_provider_tela import TelaCompletionOperator, TelaRunSensor
 
 # --8<-- [end:imports]
 

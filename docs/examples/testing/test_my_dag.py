@@ -1,7 +1,7 @@
 # test_my_dag.py
 from datetime import datetime
 
-from airflow_provider_tela.operators.tela import TelaCompletionOperator
+from airflow_provider_tela import TelaCompletionOperator
 from airflow_provider_tela.testing.dags import DAG, run_dag, task_states, xcoms
 
 
