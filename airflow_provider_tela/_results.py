@@ -52,8 +52,20 @@ def finish(
     """
     if check is not None:
         check(content)
+    content = storable(content, log, f"Tela {what} {run_id}")
     context["ti"].xcom_push(key=USAGE_KEY, value=usage)
     log.info("Tela %s %s succeeded: %s", what, run_id, describe_usage(usage))
+    return content
+
+
+def storable(content: Any, log: Any, what: str) -> Any:
+    """Content as Airflow's metadata database stores it (XCom, trigger events), said when it changed."""
+    from airflow_provider_tela._storage import plain_json
+
+    content, mended = plain_json(content)
+    if mended:
+        log.warning("%s: %d value(s) of its content cannot be stored as JSON as they are (NaN, Infinity, or half "
+                    "an emoji): stored as null or U+FFFD.", what, mended)
     return content
 
 

@@ -180,6 +180,40 @@ def json_bytes(value: Any, **options: Any) -> bytes:
         return json.dumps(value, ensure_ascii=True, allow_nan=False, **options).encode()
 
 
+def plain_json(value: Any) -> tuple[Any, int]:
+    """``value`` as any JSON store takes it (XCom, a trigger event: Airflow's metadata database, which on
+    PostgreSQL refuses NaN and a lone UTF-16 surrogate), and how many values had to change: NaN and
+    +/-Infinity become null, a lone surrogate (half an emoji) U+FFFD. What Tela answered is kept as is
+    otherwise, and nothing is copied when nothing needs changing (the common case)."""
+    import json
+
+    try:
+        json.dumps(value, ensure_ascii=False, allow_nan=False).encode()
+        return value, 0
+    except (ValueError, UnicodeEncodeError, TypeError):
+        pass
+    changed = [0]
+
+    def mend(item: Any) -> Any:
+        if isinstance(item, float) and not math.isfinite(item):
+            changed[0] += 1
+            return None
+        if isinstance(item, str):
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                changed[0] += 1
+                return "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in item)
+            return item
+        if isinstance(item, dict):
+            return {mend(key): mend(entry) for key, entry in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [mend(entry) for entry in item]
+        return item
+
+    return mend(value), changed[0]
+
+
 def _finite(value: Any) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else None

@@ -125,7 +125,9 @@ class TelaRunTrigger(BaseTrigger):
         event = {"status": "success", "run_id": self.run_id, "usage": run.usage}
         if self.kind == "task":
             event["task"] = run.review
-        content = run.content
+        from airflow_provider_tela._results import storable
+
+        content = storable(run.content, self.log, f"Tela {self.kind} {self.run_id}")
         if len(json.dumps(content, default=str)) <= MAX_INLINE_CONTENT_BYTES:
             event["content"] = content
             event["content_inline"] = True

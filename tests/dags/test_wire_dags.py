@@ -75,3 +75,18 @@ def test_an_async_reply_with_only_an_id_is_a_run_to_wait_for(tela_env):
     dag_run = run_dag(dag)
     assert set(task_states(dag_run).values()) == {"success"}
     assert tela_env.stats()["runs_created"] == 2
+
+
+def test_content_holding_nan_or_half_an_emoji_is_stored_as_any_metadata_database_takes_it(tela_env):
+    """Python's JSON reader accepts NaN and a lone UTF-16 surrogate in a paid answer; PostgreSQL's JSON
+    columns (XCom, trigger events) refuse both. They are stored as null and U+FFFD, and the task succeeds."""
+    tela_env.add_canvas("canvas-odd", content={"score": float("nan"), "text": "half \ud83d", "ok": 1.5})
+    with DAG("t_wire_odd_content", schedule=None, start_date=START) as dag:
+        for deferrable in (False, True):
+            TelaCompletionOperator(task_id=f"odd_{deferrable}", canvas_id="canvas-odd", variables={"document": "d"},
+                                   deferrable=deferrable, poll_interval=0.5)
+    dag_run = run_dag(dag)
+    assert task_states(dag_run) == {"odd_False": "success", "odd_True": "success"}
+    for deferrable in (False, True):
+        assert xcoms(dag_run)[(f"odd_{deferrable}", -1, "return_value")] == {"score": None, "text": "half \ufffd",
+                                                                              "ok": 1.5}
