@@ -33,7 +33,7 @@ from airflow_provider_tela._storage import Location, is_object_storage_path
 from airflow_provider_tela.errors import TelaConfigError
 
 FORMATS = ("jsonl", "csv")
-# The most characters a JSONL line or a CSV cell may hold (documented in docs/batch-guarantees.md).
+# The most characters a JSONL line or a CSV cell may hold (documented in docs/batch.md, Records).
 # A record is held in memory while it is checked and sent; Tela does not document a body limit.
 RECORD_LIMIT = 64 * 1024 * 1024
 _SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
