@@ -130,7 +130,7 @@ def test_a_connection_made_in_the_form_shows_what_the_provider_declares_and_runs
 
 def test_the_ui_test_button_and_the_alternatives_that_work(browser, api_server, emulator, tmp_path):
     """Airflow 3.3.2's Test button (on the connections list) sends ``port: 0`` for a connection stored
-    without a port, and the API server refuses it before the hook is asked (docs/connection-ui-notes.md).
+    without a port, and the API server refuses it before the hook is asked (docs/connection.md, The Test button).
     The test pins that cause while it lasts, and checks what the button shows once Airflow accepts it; the
     alternatives (the API route with the key in the request, ``airflow connections test``) work now."""
     driver = browser
