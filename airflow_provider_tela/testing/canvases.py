@@ -69,6 +69,7 @@ class RunInput:
 
 
 ContentFn = Callable[[RunInput], Any]
+CostFn = Callable[[RunInput], Any]
 
 
 @dataclass
@@ -83,6 +84,9 @@ class Canvas:
     structured: bool = False
     latency: float | None = None
     title: str = ""
+    # What each run costs (information.cost): a figure, or f(RunInput) -> figure (any value, NaN or None
+    # included: what Tela would send); None: derived from the run's tokens.
+    cost: CostFn | Any = None
     version_id: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -119,8 +123,10 @@ def make_canvas(
     structured: bool = False,
     latency: float | None = None,
     title: str = "",
+    cost: CostFn | Any = None,
 ) -> Canvas:
-    """Build a user canvas; without ``content`` it echoes its input like ``canvas-echo``."""
+    """Build a user canvas; without ``content`` it echoes its input like ``canvas-echo``; without
+    ``cost`` a run costs its tokens times ``COST_PER_TOKEN``."""
     if not isinstance(canvas_id, str) or not canvas_id:
         raise ValueError("canvas_id must be a non-empty string")
     if latency is not None and latency < 0:
@@ -135,6 +141,7 @@ def make_canvas(
         structured=structured,
         latency=latency,
         title=title,
+        cost=cost,
     )
 
 

@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import quote
 
-from .canvases import CanvasVariable, ContentFn, make_canvas
+from .canvases import CanvasVariable, ContentFn, CostFn, make_canvas
 from .faults import FaultRule
 from .server import RunningServer, start_server, stop_server
 from .state import DEFAULT_API_KEY, EmulatorConfig, EmulatorState
@@ -284,14 +284,17 @@ class TelaEmulator:
         structured: bool = False,
         latency: float | None = None,
         title: str = "",
+        cost: CostFn | Any = None,
     ) -> None:
         """Register (or replace) a canvas. ``content`` is a value or ``f(RunInput) -> content``;
         ``fail`` is True or a failure reason. Without ``content`` the canvas echoes its input.
         ``application_id`` also registers a Workstation app of this canvas, without review
-        (``add_application`` makes one with review)."""
+        (``add_application`` makes one with review). ``cost``: what each succeeded run reports as
+        ``information.cost``, a value or ``f(RunInput) -> value`` (NaN, None or a string too, as a
+        drifting Tela might); without it, the run's tokens times 0.000002."""
         canvas = make_canvas(
             canvas_id, variables=variables, content=content, fail=fail, application_id=application_id,
-            structured=structured, latency=latency, title=title,
+            structured=structured, latency=latency, title=title, cost=cost,
         )
         self._call(lambda: self._state.add_canvas(canvas))
 

@@ -122,6 +122,8 @@ class Run:
     input_tokens: int = 0
     output_tokens: int = 0
     task_id: str | None = None  # the Workstation task this run executes, if any
+    priced: bool = False  # its canvas set the cost (``fixed_cost``), instead of the tokens
+    fixed_cost: Any = None
     # Terminal run objects never change, so they are serialised once for cheap polling.
     terminal_body: bytes | None = field(default=None, repr=False)
 
@@ -136,7 +138,9 @@ class Run:
         return "running" if elapsed >= self.latency * RUNNING_FRACTION else "created"
 
     @property
-    def cost(self) -> float:
+    def cost(self) -> Any:
+        if self.priced:
+            return self.fixed_cost
         return round((self.input_tokens + self.output_tokens) * COST_PER_TOKEN, 8)
 
     @property
@@ -186,6 +190,9 @@ def execute(run_id: str, canvas: Canvas, request: CompletionRequest, resolved: M
         run.failure = str(exc) or DEFAULT_FAILURE_REASON
         return run
     run.output_tokens = _tokens(run.content)
+    if canvas.cost is not None:
+        run.priced = True
+        run.fixed_cost = canvas.cost(run_input) if callable(canvas.cost) else canvas.cost
     return run
 
 

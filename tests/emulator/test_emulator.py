@@ -387,6 +387,23 @@ def test_custom_canvases(tela_emulator: TelaEmulator) -> None:
     assert task["promptApplicationId"] == "app-broken" and task["status"] == "running"
 
 
+def test_a_canvas_sets_what_its_runs_cost(tela_emulator: TelaEmulator) -> None:
+    """``cost`` fixes information.cost (a value, or per run); without it the tokens price the run."""
+    tela_emulator.add_canvas("priced", cost=0.25, latency=0)
+    tela_emulator.add_canvas("per-word", cost=lambda run: len(run.variables["word"]) / 100, latency=0)
+    requests.post(f"{tela_emulator.url}/_emulator/canvases", json={"canvas_id": "drifted", "cost": "n/a"},
+                  timeout=10).raise_for_status()  # (the admin API takes it too)
+    costs = {}
+    for canvas, word in (("priced", "a"), ("per-word", "hello"), ("drifted", "a"), ("canvas-echo", "a")):
+        run_id = post_completion(tela_emulator, {"canvas_id": canvas, "variables": {"word": word, "document": word},
+                                                 "async": True}).json()["id"]
+        information = wait_terminal(tela_emulator, run_id)["output_content"]["information"]
+        costs[canvas] = information["cost"]
+        assert information["input_tokens"] > 0
+    assert costs["priced"] == 0.25 and costs["per-word"] == 0.05 and costs["drifted"] == "n/a"
+    assert 0 < costs["canvas-echo"] < 0.001
+
+
 # ----------------------------------------------------------------------------- faults
 
 
