@@ -85,6 +85,8 @@ def resolve_variables(variables: Mapping[str, Any] | None, resolve: FileResolver
 
 
 def _resolve_value(value: Any, resolve: FileResolver) -> Any:
+    if isinstance(value, str):  # text, always (the common case: no file checks)
+        return value
     if is_file_value(value):
         return resolve(value)
     if isinstance(value, (list, tuple)):

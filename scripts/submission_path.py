@@ -87,8 +87,8 @@ def main() -> None:
               "functions": len(profile.functions), "request_builds": profile.builds}
     print(json.dumps(report))
     if "--list" in sys.argv:
-        for module, name in profile.functions:
-            print(f"  {module}.{name}")
+        for module in modules:
+            print(f"  {module}: " + ", ".join(name for found, name in profile.functions if found == module))
     if not profile.done or states.get("canvas") != "success":
         sys.exit(1)
 
