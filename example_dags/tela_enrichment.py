@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from airflow.providers.common.compat.sdk import dag, task
 
-from airflow_provider_tela.operators.tela import TelaCompletionOperator
+from airflow_provider_tela import TelaCompletionOperator
 
 CANVAS_ID = os.environ.get("TELA_ENRICH_CANVAS_ID", "canvas-structured")
 

@@ -12,8 +12,7 @@ from datetime import datetime, timedelta
 
 from airflow.providers.common.compat.sdk import dag, task
 
-from airflow_provider_tela.operators.tela import TelaCompletionOperator
-from airflow_provider_tela.sensors.tela import TelaRunSensor
+from airflow_provider_tela import TelaCompletionOperator, TelaRunSensor
 
 CANVAS_ID = os.environ.get("TELA_REVIEW_CANVAS_ID", "canvas-structured")
 

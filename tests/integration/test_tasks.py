@@ -82,7 +82,7 @@ def test_the_task_api_reads_lists_edits_and_approves(hook, tela_env):
 def test_bad_combinations_fail_before_anything_is_sent(hook, tela_env):
     cases = [
         (lambda: hook.create_completion(application_id="app-echo", variables={"document": "d"}), "create_task"),
-        (lambda: hook.submit_run(canvas_id="canvas-echo", label="x"), "label names a Workstation task"),
+        (lambda: hook.prepare_request(canvas_id="canvas-echo", label="x"), "label names a Workstation task"),
         (lambda: hook.submit_run(canvas_id="canvas-echo", application_id="app-echo"), "exactly one of canvas_id"),
         (lambda: hook.submit_run(version_id="v", application_id="app-echo"), "exactly one of canvas_id"),
         (lambda: list(hook.stream_completion(application_id="app-echo")), "always asynchronous"),
@@ -102,6 +102,22 @@ def test_a_canvas_version_and_tags_reach_tela(hook, tela_env):
     assert hook.wait_for_run(run.id, poll_interval=0.1, timeout=10).content["variables"] == {"document": "v"}
     [seen] = tela_env.runs()
     assert seen["raw_input"]["version_id"] == version and seen["tags"] == ["pinned"]
+
+
+async def test_the_request_id_crosses_the_trigger_boundary(tela_env):
+    import time
+
+    from airflow_provider_tela.errors import error_from_event
+    from airflow_provider_tela.triggers.tela import TelaRunTrigger
+
+    events = [event async for event in TelaRunTrigger("no-such-run", poll_interval=0.2,
+                                                       end_time=time.time() + 10).run()]
+    payload = events[0].payload
+    answered = {r["request_id"] for r in tela_env.requests() if r["path"].endswith("/no-such-run")}
+    assert payload["status"] == "error" and payload["request_id"] in answered
+    error = error_from_event(payload)  # what the task raises in execute_complete
+    assert isinstance(error, TelaNotFoundError) and error.request_id == payload["request_id"]
+    assert f"Tela request id: {payload['request_id']}" in str(error)
 
 
 def test_errors_after_tela_answered_name_its_request_id(hook, tela_env):
