@@ -16,20 +16,16 @@ from contextlib import contextmanager
 from pathlib import Path, PurePath
 from typing import IO, Any, ClassVar
 
+from airflow_provider_tela._storage import is_object_storage_path
 from airflow_provider_tela.errors import TelaConfigError
 
 REMOTE_SCHEMES = ("http://", "https://")
 DATA_SCHEME = "data:"
 
 
-def _is_object_storage_path(value: Any) -> bool:
-    # Checked by name so that this module does not import Airflow's ObjectStorage at parse time.
-    return any(cls.__name__ == "ObjectStoragePath" for cls in type(value).__mro__)
-
-
 def is_file_value(value: Any) -> bool:
     """Whether a variable value is a file. Plain strings are always text."""
-    return isinstance(value, (TelaFile, PurePath)) or _is_object_storage_path(value)
+    return isinstance(value, (TelaFile, PurePath)) or is_object_storage_path(value)
 
 
 def as_tela_file(value: Any) -> TelaFile:
@@ -63,7 +59,7 @@ class TelaFile:
     ) -> None:
         if isinstance(source, bytearray):
             source = bytes(source)
-        if not isinstance(source, (str, bytes, PurePath)) and not _is_object_storage_path(source):
+        if not isinstance(source, (str, bytes, PurePath)) and not is_object_storage_path(source):
             raise TelaConfigError(
                 f"TelaFile source must be a path, URL, data: URI, bytes or ObjectStoragePath, "
                 f"got {type(source).__name__}"
@@ -86,7 +82,7 @@ class TelaFile:
         source = self.source
         if isinstance(source, bytes):
             return "bytes"
-        if _is_object_storage_path(source):  # first: on Airflow 2.11 it is a pathlib.Path too
+        if is_object_storage_path(source):  # first: on Airflow 2.11 it is a pathlib.Path too
             return "object_storage"
         if isinstance(source, PurePath):
             return "local"
@@ -116,7 +112,7 @@ class TelaFile:
         return self.content_type or mimetypes.guess_type(self.display_name)[0] or "application/octet-stream"
 
     def _storage_path(self) -> Any:
-        if _is_object_storage_path(self.source):
+        if is_object_storage_path(self.source):
             return self.source
         from airflow.providers.common.compat.sdk import ObjectStoragePath
 
