@@ -29,6 +29,9 @@ from airflow_provider_tela.errors import TelaDurableStateError
 
 RECORD_KEY = "tela_run"
 VARIABLE_PREFIX = "tela_run_state__"
+# What the tries of a task instance spent (max_cost, ``_budget``): a record of its own, beside this one.
+SPEND_KEY = "tela_spend"
+SPEND_VARIABLE_PREFIX = "tela_run_spend__"
 SCHEMA_VERSION = 1
 
 Action = Literal["submit", "reattach", "ambiguous"]
@@ -136,25 +139,26 @@ class NoStore:
 
 
 class _TaskStateStore:
-    """Airflow 3.3+: the task instance's own state store."""
+    """Airflow 3.3+: the task instance's own state store (``key``: which of its records)."""
 
     keeps_finished = True
     remembers = True
 
-    def __init__(self, accessor: Any) -> None:
+    def __init__(self, accessor: Any, key: str = RECORD_KEY) -> None:
         self.accessor = accessor
+        self.key = key
 
     def load(self) -> Any:
-        return self.accessor.get(RECORD_KEY)
+        return self.accessor.get(self.key)
 
     def save(self, value: dict[str, Any]) -> None:
         from airflow.sdk.execution_time.context import NEVER_EXPIRE
 
         # never expire: a retry may come long after (retry_delay, a long outage); the row goes with the DAG run
-        self.accessor.set(RECORD_KEY, value, retention=NEVER_EXPIRE)
+        self.accessor.set(self.key, value, retention=NEVER_EXPIRE)
 
     def delete(self) -> None:
-        self.accessor.delete(RECORD_KEY)
+        self.accessor.delete(self.key)
 
 
 class _VariableStore:
@@ -163,9 +167,9 @@ class _VariableStore:
     keeps_finished = False
     remembers = True
 
-    def __init__(self, dag_id: str, task_id: str, run_id: str, map_index: int) -> None:
+    def __init__(self, dag_id: str, task_id: str, run_id: str, map_index: int, prefix: str = VARIABLE_PREFIX) -> None:
         identity = "\x00".join([dag_id, task_id, run_id, str(map_index)])
-        self.key = VARIABLE_PREFIX + hashlib.sha256(identity.encode()).hexdigest()[:40]
+        self.key = prefix + hashlib.sha256(identity.encode()).hexdigest()[:40]
         self.identity = {"dag_id": dag_id, "task_id": task_id, "run_id": run_id, "map_index": map_index}
 
     def load(self) -> Any:
@@ -189,15 +193,17 @@ class _VariableStore:
         Variable.delete(self.key)
 
 
-def store_for(context: Any, durable: bool = True) -> Store:
+def store_for(context: Any, durable: bool = True, *, spend: bool = False) -> Store:
+    """The store of the task instance's run record, or (``spend``) of what its tries spent (``_budget``)."""
     if not durable:
         return NoStore()
     accessor = context.get("task_state_store")
     if accessor is not None:
-        return _TaskStateStore(accessor)
+        return _TaskStateStore(accessor, SPEND_KEY if spend else RECORD_KEY)
     ti = context["ti"]
     map_index = getattr(ti, "map_index", None)
-    return _VariableStore(ti.dag_id, ti.task_id, ti.run_id, -1 if map_index is None else int(map_index))
+    return _VariableStore(ti.dag_id, ti.task_id, ti.run_id, -1 if map_index is None else int(map_index),
+                          SPEND_VARIABLE_PREFIX if spend else VARIABLE_PREFIX)
 
 
 class DurableRun:

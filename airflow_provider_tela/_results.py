@@ -7,9 +7,16 @@ this module is where both ways end, so the XCom contract exists once.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_tela.errors import TelaRunFailedError, TelaTimeoutError, error_from_event
+from airflow_provider_tela.errors import (
+    TelaBudgetError,
+    TelaRunFailedError,
+    TelaRunMayExistError,
+    TelaTimeoutError,
+    error_from_event,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_tela.hooks.tela import TelaHook
@@ -20,6 +27,36 @@ TASK_KEY = "tela_task"  # a Workstation task's review: status, approved at and b
 USAGE_KEY = "usage"
 
 OutputCheck = Callable[[Any], None]
+
+
+@dataclass
+class Outcome:
+    """How a try's submission ended, as metrics and lineage report it (ids and figures, never content).
+
+    ``status``: ``succeeded``; ``failed`` (the run or task failed); ``timeout`` (not over in time: a retry
+    re-attaches); ``ambiguous`` (sent without a usable answer); ``invalid_output`` (over, its output
+    refused by ``output_schema``); ``over_budget`` (``max_cost`` spent by earlier tries: not submitted);
+    ``error`` (anything else: refused, unreachable, a store that failed); ``submitted``
+    (``wait_for_completion=False``: not waited for). None while the try is under way.
+    """
+
+    kind: str = "run"
+    status: str | None = None
+    job_id: str | None = None
+    usage: dict[str, Any] | None = None
+
+
+def outcome_of(error: BaseException) -> str:
+    """The ``Outcome.status`` of a try that ended with ``error``."""
+    if isinstance(error, TelaRunFailedError):
+        return "failed"
+    if isinstance(error, TelaTimeoutError):
+        return "timeout"
+    if isinstance(error, TelaRunMayExistError):
+        return "ambiguous"
+    if isinstance(error, TelaBudgetError):
+        return "over_budget"
+    return "error"
 
 
 def push_ids(context: Any, kind: str, job_id: str, log: Any, request_id: str | None = None,
@@ -85,7 +122,7 @@ def event_result(
         found = hook_factory().get_task(run_id) if kind == "task" else hook_factory().get_run(run_id)
         return run_id, found.usage, found.content, event.get("task")
     if status == "failed":
-        raise TelaRunFailedError(run_id, event.get("message", "no reason given"), what)
+        raise TelaRunFailedError(run_id, event.get("message", "no reason given"), what, event.get("usage"))
     if status == "timeout":
         raise TelaTimeoutError(run_id, timeout or 0, event.get("last_status"), what)
     raise error_from_event(event)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from airflow_provider_tela import _results
+from airflow_provider_tela._budget import RunBudget
 from airflow_provider_tela._durable import Decision, DurableRun, fingerprint
 from airflow_provider_tela._http.deadline import Deadline
 from airflow_provider_tela._inputs import FileSlots
@@ -128,7 +129,8 @@ class Submission:
     """The life of one task instance's run (or Workstation task), for one try."""
 
     def __init__(self, context: Any, ask: Ask, *, conn_id: str, durable: bool, on_ambiguous: OnAmbiguous,
-                 log: Any, output_check: OutputCheck | None = None, wait_for: WaitFor = "output") -> None:
+                 log: Any, output_check: OutputCheck | None = None, wait_for: WaitFor = "output", max_cost: float | None = None,
+                 operator: str = "TelaCompletionOperator") -> None:
         self.context = context
         self.ask = ask
         self.conn_id = conn_id
@@ -141,6 +143,9 @@ class Submission:
         self.request = ask.build(self.slots)  # once per try: validated before any I/O
         self.record = DurableRun.open(context, fingerprint(conn_id, self.request.to_payload()), durable=durable)
         self._announced: str | None = None
+        self.operator = operator
+        self.outcome = _results.Outcome(kind=ask.kind)  # what metrics and lineage report of this try
+        self.budget = None if max_cost is None else RunBudget.open(context, max_cost)
 
     def over(self, job: Job) -> bool:
         return job.found is not None and self.ends.outcome(job.found.status) == "succeeded"
@@ -191,6 +196,7 @@ class Submission:
 
     def submit_job(self, hook: TelaHook, *, deadline: Deadline, validate_variables: bool = False) -> Job:
         """Check and upload the files, record the intent, send, record the id of what Tela created."""
+        self._within_budget(hook)
         self._prepare(hook, validate_variables)
         self.record.intent(self.ask.mode)
         with self._sending():
@@ -220,6 +226,7 @@ class Submission:
     def stream_job(self, hook: TelaHook, *, deadline: Deadline, validate_variables: bool = False
                    ) -> tuple[str, Any]:
         """Send with ``stream: true``, logging the answer as it grows; the run's (id, content)."""
+        self._within_budget(hook)
         self._prepare(hook, validate_variables)
         self.record.intent("stream")
         pieces: list[str] = []
@@ -240,6 +247,26 @@ class Submission:
                     self.log.info("Tela stream: %d characters so far: ...%s", len(text), text[-200:])
         content = final.content if final is not None and final.content is not None else {"text": "".join(pieces)}
         return run_id, content
+
+    def _within_budget(self, hook: TelaHook) -> None:
+        """With ``max_cost``, before anything is sent: what earlier tries spent (settled with Tela where
+        their end or cost was not seen) must leave room for this try's run (``_budget``)."""
+        if self.budget is None:
+            return
+        record = self.record.decision.record
+        recorded: tuple[Kind, str] | None = None
+        if record is not None and record.run_id and record.mode != "batch":
+            recorded = ("task" if record.mode == "task" else "run", str(record.run_id))
+        self.budget.settle(lambda kind, job_id: self._look_up(hook, kind, job_id), recorded)
+        self.budget.check()
+
+    @staticmethod
+    def _look_up(hook: TelaHook, kind: Kind, job_id: str) -> tuple[str | None, Any] | None:
+        try:
+            found = hook.get_task(job_id) if kind == "task" else hook.get_run(job_id)
+        except TelaNotFoundError:
+            return None
+        return ends_for(kind).outcome(found.status), found.usage.get("cost")
 
     @contextmanager
     def _sending(self) -> Iterator[None]:
@@ -278,7 +305,9 @@ class Submission:
         """A run or task that failed ends its record: the retry submits a new one either way."""
         try:
             yield
-        except TelaRunFailedError:
+        except TelaRunFailedError as exc:
+            if self.budget is not None:  # noted before the record ends: below 3.3 that deletes it
+                self.budget.ended(self._kind, exc.run_id, "failed", exc.usage)
             self.record.ended()
             raise
 
@@ -301,6 +330,9 @@ class Submission:
     def get_job_result(self, job_id: str, usage: dict[str, Any], content: Any,
                        write: Callable[[Any], Any] | None = None, review: dict[str, Any] | None = None) -> Any:
         """The content, checked, with its XComs; the record ends once the task took it."""
+        self.outcome.job_id = job_id
+        if self.budget is not None:  # paid for, whatever becomes of its output
+            self.budget.ended(self._kind, job_id, "succeeded", usage)
         try:
             if review is not None:
                 self.context["ti"].xcom_push(key=_results.TASK_KEY, value=review)
@@ -309,10 +341,14 @@ class Submission:
         except TelaError:
             # over, and its output refused: a retry asks for a new run (never this one's again)
             self.record.forget()
+            self.report("invalid_output", usage)
             raise
         if write is not None:
             result = write(result)  # a failed write keeps the record: the retry re-attaches and writes again
         self.record.ended()
+        if self.budget is not None:
+            self.budget.end()
+        self.report("succeeded", usage)
         return result
 
     def result_of(self, job: Job, write: Callable[[Any], Any] | None = None) -> Any:
@@ -326,21 +362,59 @@ class Submission:
     def announce(self, job: Job, request_id: str | None = None) -> None:
         """Push the id to XCom once per try, whichever way this try came to know it."""
         if self._announced != job.id:
+            if self.budget is not None:  # the run exists: noted before anything else can go wrong
+                self.budget.submitted(job.kind, job.id)
             _results.push_ids(self.context, job.kind, job.id, self.log, request_id, run_id=job.run_id)
             self._announced = job.id
+            self.outcome.kind, self.outcome.job_id = job.kind, job.id
+
+    @property
+    def _kind(self) -> Kind:
+        return "task" if self.ends.what == "task" else "run"
+
+    def failed(self, error: BaseException) -> None:
+        """The try ends with ``error`` (``failing`` calls this): its outcome, named after the error."""
+        run_id = getattr(error, "run_id", None)
+        if self.outcome.job_id is None and isinstance(run_id, str):
+            self.outcome.job_id = run_id  # (resumed after a deferral: the event named it)
+        self.report(_results.outcome_of(error), getattr(error, "usage", None))
+
+    def report(self, status: str, usage: dict[str, Any] | None = None) -> None:
+        """How this try's submission ended, once: kept for lineage, and told to the metrics."""
+        if self.outcome.status is not None:
+            return
+        self.outcome.status, self.outcome.usage = status, dict(usage) if usage else None
+        from airflow_provider_tela import _metrics
+
+        _metrics.completion(status, usage, _metrics.tags_for(
+            self.conn_id, self.operator, self.ask.canvas_id or self.ask.version_id, self.ask.application_id))
+
+
+@dataclass
+class Tried:
+    """What ``failing`` knows of the try it is around: its submission, once opened."""
+
+    submission: Submission | None = None
 
 
 @contextmanager
-def failing(context: Any, durable: bool) -> Iterator[None]:
+def failing(context: Any, durable: bool, *, budget: bool = False) -> Iterator[Tried]:
     """Around a whole try: one that fails the task for good (an error no retry can fix, or the last try)
-    ends the record, since nothing can read it again (a clear starts a new life of the task instance)."""
+    ends the record (and, with ``max_cost``, the budget's), since nothing can read it again (a clear
+    starts a new life of the task instance). A try that fails once its submission is open reports how
+    it ended (``Submission.report``)."""
     from airflow.providers.common.compat.sdk import AirflowFailException
 
+    tried = Tried()
     try:
-        yield
+        yield tried
     except Exception as exc:  # (a deferral is a BaseException: it is no failure)
+        if tried.submission is not None:
+            tried.submission.failed(exc)
         ti = context.get("ti")
         last = ti is not None and getattr(ti, "try_number", 0) > getattr(ti, "max_tries", 0)
         if isinstance(exc, AirflowFailException) or last:
             DurableRun.end_for(context, durable)
+            if budget:
+                RunBudget.end_for(context)
         raise

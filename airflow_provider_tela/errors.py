@@ -175,11 +175,12 @@ class TelaRunFailedError(TelaError):
     """The canvas run ended with status ``failed`` (``what="task"``: a Workstation task failed or was
     cancelled). A task retry submits a new run."""
 
-    def __init__(self, run_id: str, reason: str, what: str = "run") -> None:
+    def __init__(self, run_id: str, reason: str, what: str = "run", usage: dict[str, Any] | None = None) -> None:
         super().__init__(f"Tela {what} {run_id} failed: {reason}")
         self.run_id = run_id
         self.reason = reason
         self.what = what
+        self.usage = usage or {}  # what the failed run reported (Tela may bill a run that failed)
 
 
 class TelaWatchedRunFailedError(TelaRunFailedError, _Fatal):
@@ -205,6 +206,11 @@ class TelaTimeoutError(TelaError):
 class TelaDurableStateError(TelaError):
     """The durable record of a submission could not be written (or read back), so nothing was sent:
     the task's retry submits once the store works."""
+
+
+class TelaBudgetError(TelaError, _Fatal):
+    """``max_cost`` is spent by earlier tries of the task instance (or what they spent cannot be counted):
+    nothing was submitted, and no retry can change that."""
 
 
 class TelaBatchStateError(TelaError):
@@ -237,7 +243,7 @@ _BY_NAME: dict[str, type[TelaError]] = {
         TelaError, TelaConfigError, TelaConnectionError, TelaTLSError, TelaRunMayExistError,
         TelaAmbiguousRunError, TelaBadResponseError, TelaAPIError, TelaClientError, TelaBadRequestError,
         TelaAuthenticationError, TelaPermissionError, TelaNotFoundError, TelaRateLimitError, TelaServerError,
-        TelaBatchStateError, TelaBatchFailedError, TelaDurableStateError,
+        TelaBatchStateError, TelaBatchFailedError, TelaDurableStateError, TelaBudgetError,
     )
 }
 

@@ -14,7 +14,11 @@ key* (``BatchSpec.key_for``: the connection and the whole request sent for the r
   in the input) matches at most as many earlier runs as there were, in record order.
 
 Runs of records that left the input (changed or removed) are not reused and not waited for: the
-log names how many. The earlier folder's lease is held while its ledger is read (an engine still
+log names how many, and what they cost is carried into the new ledger (``["s", earlier folder,
+spend]``, with what the earlier folder itself carried), so that ``max_cost`` counts what earlier tries
+spent: a done run at its cost read (``batch.spend``'s rule for one that cannot be read), a run still
+in flight when its try ended as a paid run of unknown cost; an intent without an answer is not
+counted, as in any batch. The earlier folder's lease is held while its ledger is read (an engine still
 running there is waited for). A ledger written before request keys existed cannot be matched: if it
 holds any run or intent, the try fails without retrying rather than paying again (see the message).
 """
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_tela._batch.lease import acquire_blocking, lease_for
@@ -32,6 +36,7 @@ from airflow_provider_tela._batch.plan import BatchPlan
 from airflow_provider_tela._batch.records import Source, iter_records
 from airflow_provider_tela._batch.rows import part_location, part_rows
 from airflow_provider_tela._batch.spec import BatchSpec
+from airflow_provider_tela._batch.spend import Spend
 from airflow_provider_tela._storage import Location
 from airflow_provider_tela.errors import TelaBatchFailedError
 
@@ -46,30 +51,50 @@ class Carried:
     reattached: int  # records that take over an earlier run
     ambiguous: int  # records that take over an intent without a known answer
     left_behind: int  # earlier runs or intents whose record is no longer in the input
+    spend: Spend = field(default_factory=Spend)  # what the runs left behind (and earlier folders') cost
 
 
-def earlier_runs(state_dir: Location, total: int) -> tuple[dict[str, deque[str | None]], int]:
-    """Request key -> the earlier try's run ids (None: intent only), in record order; and how many
-    runs or intents have no key (written before keys existed)."""
+@dataclass(frozen=True)
+class EarlierRun:
+    run_id: str | None  # None: an intent without a known answer
+    status: str = "submitted"  # its row's status once done; "submitted" while it was in flight
+    cost: Any = None  # its row's usage.cost
+
+
+def earlier_runs(state_dir: Location, total: int) -> tuple[dict[str, deque[EarlierRun]], int, Spend]:
+    """Request key -> the earlier try's runs (``run_id`` None: intent only), in record order; how many
+    runs or intents have no key (written before keys existed); and what that folder carried itself."""
     state = read_state(state_dir, total)
-    found: list[tuple[int, str | None, str | None]] = []
-    found += [(index, state.keys.get(index), run_id) for index, run_id in state.run_ids.items()]
-    found += [(index, state.keys.get(index), None) for index in state.intent_only()]
+    found: list[tuple[int, str | None, EarlierRun]] = []
+    found += [(index, state.keys.get(index), EarlierRun(run_id)) for index, run_id in state.run_ids.items()]
+    found += [(index, state.keys.get(index), EarlierRun(None)) for index in state.intent_only()]
     for entry in state.parts:
         for index, key, row in part_rows(part_location(state_dir, int(entry[1]))):
             data = json.loads(row)
             if data.get("run_id"):
-                found.append((index, key, str(data["run_id"])))
+                usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+                found.append((index, key, EarlierRun(str(data["run_id"]), str(data.get("status")), usage.get("cost"))))
             elif data.get("status") == "ambiguous":
-                found.append((index, key, None))
-    runs: dict[str, deque[str | None]] = defaultdict(deque)
+                found.append((index, key, EarlierRun(None)))
+    runs: dict[str, deque[EarlierRun]] = defaultdict(deque)
     unkeyed = 0
-    for _, key, run_id in sorted(found, key=lambda item: item[0]):
+    for _, key, run in sorted(found, key=lambda item: item[0]):
         if key is None:
             unkeyed += 1
         else:
-            runs[key].append(run_id)
-    return runs, unkeyed
+            runs[key].append(run)
+    return runs, unkeyed, state.carried_spend()
+
+
+def left_behind_spend(runs: dict[str, deque[EarlierRun]]) -> Spend:
+    """What the earlier runs no record takes over cost: a failed run its cost read, any other run
+    (done, or in flight when its try ended) as a paid run (``batch.spend``); an intent nothing."""
+    spend = Spend()
+    for queue in runs.values():
+        for run in queue:
+            if run.run_id is not None:
+                spend.add("failed" if run.status == "failed" else "succeeded", run.cost)
+    return spend
 
 
 def carry_over(earlier_uri: str, target: Location, source: Source, spec: BatchSpec, conn_id: str, total: int,
@@ -80,7 +105,7 @@ def carry_over(earlier_uri: str, target: Location, source: Source, spec: BatchSp
     lease = lease_for(earlier)
     acquire_blocking(lease, log, poll=lease_poll, then="the runs of its unchanged records are carried over")
     try:
-        runs, unkeyed = earlier_runs(earlier, previous.total)
+        runs, unkeyed, carried = earlier_runs(earlier, previous.total)
         if unkeyed:
             raise TelaBatchLineageError(
                 f"The input of this batch changed since an earlier try, whose state is in {earlier_uri}; that try "
@@ -96,12 +121,15 @@ def carry_over(earlier_uri: str, target: Location, source: Source, spec: BatchSp
             queue = runs.get(key)
             if not queue:
                 continue
-            run_id = queue.popleft()
+            run_id = queue.popleft().run_id
             if run_id is None:
                 entries.append(["i", record.index, key])
                 ambiguous += 1
             else:
                 entries.append(["r", record.index, run_id, key])
+        spend = carried.plus(left_behind_spend(runs))
+        if spend.costs_read or spend.costs_estimated:
+            entries.append(["s", earlier_uri, spend.stats()])
         ledger = Ledger.open(target, total)
         try:
             ledger.write_now(entries)  # a repeat after a crash writes the same lines: they replay the same
@@ -110,12 +138,15 @@ def carry_over(earlier_uri: str, target: Location, source: Source, spec: BatchSp
     finally:
         lease.release()
     left_behind = sum(len(queue) for queue in runs.values())
-    carried = Carried(len(entries) - ambiguous, ambiguous, left_behind)
+    taken = len(entries) - (1 if entries and entries[-1][0] == "s" else 0)
+    result = Carried(taken - ambiguous, ambiguous, left_behind, spend)
     log.warning(
         "The records changed since an earlier try of this batch (state in %s). Carried over by request: %d "
         "record(s) take over their earlier run (re-attached, not resubmitted), %d were sent without a known "
         "answer (on_ambiguous applies), %d are new or changed and will be submitted; %d earlier run(s) belong to "
-        "records no longer in the input (changed or removed) and are not reused.",
-        earlier_uri, carried.reattached, carried.ambiguous, total - len(entries), left_behind,
+        "records no longer in the input (changed or removed) and are not reused; max_cost counts what they (and "
+        "any earlier folder's) cost: %.6g%s.",
+        earlier_uri, result.reattached, result.ambiguous, total - taken, left_behind, spend.total,
+        f" ({spend.costs_estimated} of them of unknown cost)" if spend.costs_estimated else "",
     )
-    return carried
+    return result

@@ -131,6 +131,7 @@ class BatchEngine:
         self.lease = lease if lease is not None else lease_for(plan.state_dir)
         self.lease_poll = lease_poll
         self.cost_unread = 0  # succeeded runs of this engine whose cost is estimated (said once)
+        self.refused: dict[str, int] = {}  # submissions Tela refused without acting (429, 503, unreachable)
 
     # --- the batch ---------------------------------------------------------------------------------
 
@@ -178,9 +179,10 @@ class BatchEngine:
         state = self.ledger.state
         self.writer = PartWriter(plan.state_dir, self.ledger, state.next_part)
         stats = state.stats
-        self.progress = Progress(
+        self.progress = Progress(  # (the spend counts what earlier folders' runs cost: batch.carry)
             plan.total, time.monotonic(), done=state.count(DONE), failed=stats["failed"],
-            ambiguous=stats["ambiguous"], skipped=stats["skipped"], spend=Spend.from_stats(stats),
+            ambiguous=stats["ambiguous"], skipped=stats["skipped"],
+            spend=Spend.from_stats(stats).plus(state.carried_spend()),
         )
         in_flight = dict(state.run_ids)
         if self.progress.done or in_flight or state.count(INTENT):
@@ -377,6 +379,8 @@ class BatchEngine:
                         self._row(index, "failed", error=str(exc))
                         return None
                     raise  # 401, 403, 404 (the canvas), TLS, a redirect: every record would meet it
+                reason = str(vars(exc).get("status_code") or "unreachable")
+                self.refused[reason] = self.refused.get(reason, 0) + 1
                 retry_after = getattr(exc, "retry_after", None)
                 delay = backoff.delay(retry_after, self.policy.retry_after_max)
                 self.limiter.throttled(sent_at, delay if retry_after else None)  # a Retry-After pauses them all
@@ -530,7 +534,8 @@ class BatchEngine:
 
     def manifest(self) -> dict[str, Any]:
         stats = self.ledger.state.stats
-        spend = Spend.from_stats(stats)
+        carried = self.ledger.state.carried_spend()
+        spend = Spend.from_stats(stats).plus(carried)
         manifest: dict[str, Any] = {
             "output_uri": self.plan.results.uri,
             "total": self.plan.total,
@@ -542,6 +547,11 @@ class BatchEngine:
                       "cost": round(spend.total, 10), "costs_estimated": spend.costs_estimated},
             "state_uri": self.plan.state_uri,
         }
+        if carried.costs_read or carried.costs_estimated:  # runs of earlier tries that no row holds
+            manifest["usage"]["cost_carried"] = round(carried.cost + carried.costs_estimated * spend.cost_max, 10)
+        if self.refused:
+            manifest["throttling"] = {"refused": dict(self.refused), "decreases": self.limiter.window.decreases,
+                                      "window_min": self.limiter.window.lowest}
         if stats["skipped"]:
             manifest["skipped_reason"] = self.stop_reason or "skipped by an earlier try: see the rows' error"
         if self.resumed:

@@ -7,6 +7,9 @@ Entries (JSON arrays), replayed in order by ``LedgerState.apply``:
 - ``["r", index, run_id, key]``: Tela named the record's run;
 - ``["p", part, ranges, stats]``: the rows of the records in ``ranges`` (``[[start, stop), ...]``) are
   in results part ``part``; those records are done. ``stats`` sums the part's statuses and usage.
+- ``["s", source, spend]``: what runs of an earlier state folder (``source``) cost that no record of
+  this batch takes over (``batch.carry``; the ``batch.spend`` figures): ``max_cost`` counts it. A
+  later entry of the same source replaces the earlier one, so writing it twice counts it once.
 
 A retry (or a restarted trigger) replays the lines: done records are not touched, records with a run
 id are re-attached (their runs waited for), and records with an intent only were sent without the
@@ -51,7 +54,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from airflow_provider_tela._batch.spend import SPEND_KEYS, USAGE_KEYS, figure, finite
+from airflow_provider_tela._batch.spend import SPEND_KEYS, USAGE_KEYS, Spend, figure, finite
 from airflow_provider_tela._storage import Location, json_bytes
 from airflow_provider_tela.errors import TelaBatchStateError
 
@@ -98,6 +101,7 @@ class LedgerState:
     part_names: set[int] = field(default_factory=set)
     stats: dict[str, Any] = field(default_factory=empty_stats)
     next_part: int = 0
+    carried: dict[str, dict[str, Any]] = field(default_factory=dict)  # the "s" entries, by source
 
     def __post_init__(self) -> None:
         self.status = bytearray(self.total)
@@ -117,6 +121,12 @@ class LedgerState:
             self.parts.append(entry)
             add_stats(self.stats, stats)
             self.next_part = max(self.next_part, int(name) + 1)
+            return
+        if kind == "s":
+            _, source, spend = entry
+            if not isinstance(spend, dict):
+                raise ValueError(f"carried spend of {source!r} is not an object")
+            self.carried[str(source)] = spend
             return
         index = int(entry[1])
         if not 0 <= index < self.total:
@@ -143,6 +153,13 @@ class LedgerState:
         if len(entry) > at and isinstance(entry[at], str):
             self.keys[index] = entry[at]
 
+    def carried_spend(self) -> Spend:
+        """What earlier state folders' runs that no record here takes over cost (``batch.spend``)."""
+        total = Spend()
+        for spend in self.carried.values():
+            total = total.plus(Spend.from_stats(spend))
+        return total
+
     def intent_only(self) -> list[int]:
         return [index for index, status in enumerate(self.status) if status == INTENT]
 
@@ -152,6 +169,7 @@ class LedgerState:
     def snapshot(self) -> list[list[Any]]:
         """Lines that replay to this state (what compaction writes)."""
         lines: list[list[Any]] = list(self.parts)
+        lines += [["s", source, spend] for source, spend in self.carried.items()]
         keys = self.keys
         lines += [_with_key(["r", index, run_id], keys.get(index)) for index, run_id in sorted(self.run_ids.items())]
         lines += [_with_key(["i", index], keys.get(index)) for index in self.intent_only()]

@@ -27,11 +27,13 @@ class AimdWindow:
     paused_until: float = -math.inf
     last_decrease: float = -math.inf
     decreases: int = 0
+    lowest: int = field(init=False)  # the fewest slots the window came down to (the batch's metrics)
 
     def __post_init__(self) -> None:
         if self.ceiling < 1:
             raise ValueError(f"concurrency must be at least 1, got {self.ceiling}")
         self.limit = float(self.ceiling)
+        self.lowest = self.ceiling
 
     @property
     def slots(self) -> int:
@@ -46,6 +48,7 @@ class AimdWindow:
             self.limit = max(float(self.floor), self.limit / 2)
             self.last_decrease = now
             self.decreases += 1
+            self.lowest = min(self.lowest, self.slots)
         if pause:
             self.paused_until = max(self.paused_until, now + pause)
 

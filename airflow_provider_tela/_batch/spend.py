@@ -13,7 +13,9 @@ otherwise. An ``ambiguous`` record's run, if it exists, is unknown to the batch 
 
 The figures are kept in each results part's stats in the ledger (``STAT_KEYS``), so a retry resumes
 the same total: ``cost`` (the sum of the costs read), ``costs_read``, ``cost_max`` (the highest cost
-read) and ``costs_estimated``.
+read) and ``costs_estimated``. A retry whose input changed starts a new state folder; what the earlier
+folder's runs cost that no record of the new input takes over (``batch.carry``) is carried into the
+new ledger with the same figures (``carried``), so that ``max_cost`` counts it too.
 """
 
 from __future__ import annotations
@@ -79,3 +81,8 @@ class Spend:
 
     def stats(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in SPEND_KEYS}
+
+    def plus(self, other: Spend) -> Spend:
+        """Both spends as one (the estimate of either's unreadable costs follows the higher cost read)."""
+        return Spend(finite(self.cost + other.cost), self.costs_read + other.costs_read,
+                     max(self.cost_max, other.cost_max), self.costs_estimated + other.costs_estimated)

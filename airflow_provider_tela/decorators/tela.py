@@ -67,9 +67,29 @@ class _TelaDecoratedOperator(DecoratedOperator, TelaCompletionOperator):
         self.variables = dict(variables)
         if messages is not None:
             self.messages = messages
+        if self.deferrable:
+            self._keep_lineage_inputs(context)
         # Not DecoratedOperator.execute: it handles multiple outputs (always off here) through an
         # operator-level xcom_push that Airflow 3.0 does not have.
         return TelaCompletionOperator.execute(self, context)
+
+    def _keep_lineage_inputs(self, context: Context) -> None:
+        """The task resumes after a deferral in a new instance, which never ran the function: the file
+        inputs its lineage events name are kept in an XCom, only while OpenLineage is on."""
+        from airflow_provider_tela import _lineage
+
+        if _lineage.wanted():
+            context["ti"].xcom_push(key=_lineage.INPUTS_KEY,
+                                    value=_lineage.file_inputs(self.variables, self.messages))
+
+    def _resume(self, context: Context, event: dict[str, Any], kind: str) -> Any:
+        from airflow_provider_tela import _lineage
+
+        if _lineage.wanted():
+            ti = context["ti"]
+            kept = ti.xcom_pull(task_ids=ti.task_id, key=_lineage.INPUTS_KEY, map_indexes=ti.map_index)
+            self._tela_lineage_inputs = kept if isinstance(kept, list) else []
+        return super()._resume(context, event, kind)
 
 
 def tela_task(python_callable: Callable | None = None, **kwargs: Any) -> TaskDecorator:

@@ -337,7 +337,7 @@ class TelaHook(BaseHook):
         if finished.outcome == "succeeded":
             return finished.run
         if finished.outcome == "failed":
-            raise TelaRunFailedError(job_id, finished.run.failure_reason(), ends.what)
+            raise TelaRunFailedError(job_id, finished.run.failure_reason(), ends.what, finished.run.usage)
         if finished.outcome == "timeout":
             raise TelaTimeoutError(job_id, timeout or 0, finished.last_status, ends.what)
         raise detached(finished.error or TelaError(f"Waiting for Tela {ends.what} {job_id} failed"))

@@ -22,14 +22,15 @@ How a try goes:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
 from airflow_provider_tela._types import ON_AMBIGUOUS, OnAmbiguous
-from airflow_provider_tela.errors import TelaConfigError
-from airflow_provider_tela.operators.tela import check_target, check_timing, check_variables
+from airflow_provider_tela.errors import TelaBatchFailedError, TelaConfigError
+from airflow_provider_tela.operators.tela import check_max_cost, check_target, check_timing, check_variables
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -85,6 +86,9 @@ class TelaBatchOperator(BaseOperator):
         started are ``skipped`` and the manifest says why. Runs in progress still finish (and cost). A
         succeeded run whose cost cannot be read counts at the highest cost read from the batch's runs
         (``usage.costs_estimated`` in the manifest); before any cost was read, the batch stops submitting.
+        The cost counts every try of the task instance: a retry resumes the total, and a retry whose
+        input changed counts what the earlier try's runs of changed or removed records cost
+        (``usage.cost_carried``); a clear starts afresh.
     :param on_ambiguous: a record sent without a usable answer (its run may exist, paid): ``"fail"``
         (default) writes it as ``ambiguous`` and never resubmits it (it counts as unsuccessful for
         ``max_failed_fraction``); ``"resubmit"`` submits it again, accepting that its run may then exist
@@ -136,9 +140,7 @@ class TelaBatchOperator(BaseOperator):
         if isinstance(max_failed_fraction, bool) or not isinstance(max_failed_fraction, (int, float)) \
                 or not 0 <= max_failed_fraction <= 1:
             raise TelaConfigError(f"max_failed_fraction must be between 0 and 1, got {max_failed_fraction!r}")
-        if max_cost is not None and (isinstance(max_cost, bool) or not isinstance(max_cost, (int, float))
-                                     or not 0 < max_cost < float("inf")):
-            raise TelaConfigError(f"max_cost must be a positive, finite number (or None), got {max_cost!r}")
+        check_max_cost(max_cost)
         on_ambiguous = _on_ambiguous(on_ambiguous)
         if records_format not in (None, "jsonl", "csv"):
             raise TelaConfigError(f"records_format must be 'jsonl', 'csv' or None, got {records_format!r}")
@@ -180,7 +182,8 @@ class TelaBatchOperator(BaseOperator):
         plan = self.plan(context)
         if self.deferrable:
             self._defer(plan)
-        return self._finish(context, asyncio.run(self._run(plan)))
+        with self._ending():
+            return self._finish(context, asyncio.run(self._run(plan)))
 
     def plan(self, context: Context) -> BatchPlan:
         """Validate everything and find (or make) the batch's state folder; nothing is sent to Tela."""
@@ -291,9 +294,10 @@ class TelaBatchOperator(BaseOperator):
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         from airflow_provider_tela.errors import error_from_event
 
-        if event.get("status") != "success":
-            raise error_from_event(event)
-        return self._finish(context, event["manifest"])
+        with self._ending():
+            if event.get("status") != "success":
+                raise error_from_event(event)
+            return self._finish(context, event["manifest"])
 
     def _finish(self, context: Context, manifest: dict[str, Any]) -> dict[str, Any]:
         from airflow_provider_tela._batch.plan import judge
@@ -309,5 +313,46 @@ class TelaBatchOperator(BaseOperator):
         if manifest.get("skipped_reason"):
             self.log.warning("Skipped records: %s", manifest["skipped_reason"])
         DurableRun.end_for(context)
-        judge(manifest, self.max_failed_fraction)
+        try:
+            judge(manifest, self.max_failed_fraction)
+        except TelaBatchFailedError:
+            self._ended("failed", manifest)
+            raise
+        self._ended("succeeded", manifest)
         return manifest
+
+    @contextmanager
+    def _ending(self) -> Iterator[None]:
+        """Around the batch's run: one that ends in an error before its manifest reports that."""
+        try:
+            yield
+        except Exception:  # (a deferral is a BaseException: it is no end)
+            self._ended("error", None)
+            raise
+
+    def _ended(self, status: str, manifest: dict[str, Any] | None) -> None:
+        """How this try's batch ended, once: kept for the lineage events, and told to the metrics."""
+        if getattr(self, "_tela_status", None) is not None:
+            return
+        self._tela_status, self._tela_manifest = status, manifest
+        from airflow_provider_tela import _metrics
+
+        _metrics.batch(status, manifest, _metrics.tags_for(self.tela_conn_id, type(self).__name__, self.canvas_id,
+                                                           self.application_id))
+
+    # --- OpenLineage (its provider calls these; nothing else does) --------------------------------
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        from airflow_provider_tela import _lineage
+
+        return _lineage.batch(self)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        from airflow_provider_tela import _lineage
+
+        return _lineage.batch(self, getattr(self, "_tela_manifest", None), "succeeded")
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        from airflow_provider_tela import _lineage
+
+        return _lineage.batch(self, getattr(self, "_tela_manifest", None), "error")

@@ -49,6 +49,12 @@ def check_variables(variables: Any) -> None:
         )
 
 
+def check_max_cost(max_cost: Any) -> None:
+    if max_cost is not None and (isinstance(max_cost, bool) or not isinstance(max_cost, (int, float))
+                                 or not 0 < max_cost < float("inf")):
+        raise TelaConfigError(f"max_cost must be a positive, finite number (or None), got {max_cost!r}")
+
+
 def check_timing(poll_interval: Any, timeout: Any) -> None:
     for name, value in (("poll_interval", poll_interval), ("timeout", timeout)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
@@ -104,6 +110,12 @@ class TelaCompletionOperator(BaseOperator):
     :param output_path: write the content as a JSON file there (a local path, an object-storage URL
         or an ``ObjectStoragePath``; templated) and return the file's URI instead of the content, so
         that big outputs never land in the metadata database.
+    :param max_cost: what the task instance's tries may spend, together: a try does not submit (the task
+        fails without retrying) once the runs of earlier tries cost this much (a retry after a failed
+        run, or a refused output, pays again). A run whose cost cannot be read counts at the highest
+        cost read from the task's runs; when there is none, no further run is submitted. Each try's run
+        and cost are recorded (task state store on Airflow 3.3+, an Airflow Variable below, also with
+        ``durable=False``); a clear starts a new budget. Needs ``wait_for_completion=True``.
     """
 
     template_fields: Sequence[str] = (
@@ -140,10 +152,15 @@ class TelaCompletionOperator(BaseOperator):
         label: str | None = None,
         tags: list[str] | None = None,
         wait_for: WaitFor = "output",
+        max_cost: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         check_target(canvas_id, application_id, version_id, label, stream)
+        check_max_cost(max_cost)
+        if max_cost is not None and not wait_for_completion:
+            raise TelaConfigError("max_cost counts what the task's runs cost, read when they end: it needs "
+                                  "wait_for_completion=True")
         check_tags(tags)
         if wait_for not in WAIT_FOR:
             raise TelaConfigError(f"wait_for must be one of {WAIT_FOR}, got {wait_for!r}")
@@ -184,6 +201,7 @@ class TelaCompletionOperator(BaseOperator):
         self.tela_label = label  # (BaseOperator has a label of its own: the task's display name)
         self.tags = tags
         self.wait_for = wait_for
+        self.max_cost = max_cost
 
     def render_template(self, content: Any, context: Any, jinja_env: Any = None, seen_oids: Any = None) -> Any:
         # A Path is a file to upload, not a template. Airflow 3.0 calls any value's ``resolve(context)``
@@ -224,9 +242,13 @@ class TelaCompletionOperator(BaseOperator):
         from airflow_provider_tela._results import output_check
         from airflow_provider_tela._submission import Submission
 
-        return Submission(context, self.ask(), conn_id=self.tela_conn_id, durable=self.durable,
-                          on_ambiguous=self.on_ambiguous, log=self.log, output_check=output_check(self.output_schema),
-                          wait_for=self.wait_for)
+        submission = Submission(context, self.ask(), conn_id=self.tela_conn_id, durable=self.durable,
+                                on_ambiguous=self.on_ambiguous, log=self.log,
+                                output_check=output_check(self.output_schema),
+                                wait_for=self.wait_for, max_cost=self.max_cost,
+                                operator=getattr(self, "custom_operator_name", None) or type(self).__name__)
+        self._tela_outcome = submission.outcome  # how the try ended, for the lineage events (_lineage)
+        return submission
 
     # --- one try ----------------------------------------------------------------------------------
 
@@ -234,8 +256,8 @@ class TelaCompletionOperator(BaseOperator):
         from airflow_provider_tela._http.deadline import Deadline
         from airflow_provider_tela._submission import failing
 
-        with failing(context, self.durable):
-            submission = self._open(context)
+        with failing(context, self.durable, budget=self.max_cost is not None) as tried:
+            submission = tried.submission = self._open(context)
             job = submission.reconnect(self.hook)
             if job is None:
                 deadline = Deadline.after(self.timeout)
@@ -247,6 +269,7 @@ class TelaCompletionOperator(BaseOperator):
                 job = submission.submit_job(self.hook, deadline=deadline, validate_variables=self.validate_variables)
             if not self.wait_for_completion:
                 submission.record.ended()  # the task's outcome is the id: nothing left to re-attach to
+                submission.report("submitted")
                 return job.id
             if not submission.over(job):
                 if self.deferrable:
@@ -292,8 +315,25 @@ class TelaCompletionOperator(BaseOperator):
         from airflow_provider_tela._results import event_result
         from airflow_provider_tela._submission import failing
 
-        with failing(context, self.durable):
-            submission = self._open(context)  # (the record it reads is only ended here)
+        with failing(context, self.durable, budget=self.max_cost is not None) as tried:
+            submission = tried.submission = self._open(context)  # (the record it reads is only ended here)
             with submission.ending():
                 job_id, usage, content, review = event_result(event, lambda: self.hook, self.timeout, kind)
             return submission.get_job_result(job_id, usage, content, self._write, review)
+
+    # --- OpenLineage (its provider calls these; nothing else does) --------------------------------
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        from airflow_provider_tela import _lineage
+
+        return _lineage.completion(self)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        from airflow_provider_tela import _lineage
+
+        return _lineage.completion(self, getattr(self, "_tela_outcome", None), "succeeded")
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        from airflow_provider_tela import _lineage
+
+        return _lineage.completion(self, getattr(self, "_tela_outcome", None), "error")

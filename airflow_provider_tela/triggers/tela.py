@@ -41,7 +41,7 @@ class TelaRunTrigger(BaseTrigger):
 
     Yields exactly one event: ``{"status": "success", "run_id", "usage", "content"}`` (``content``
     left out, with ``"content_inline": false``, when it is too big for the database),
-    ``{"status": "failed" | "timeout", "run_id", "message" | "last_status"}``, or
+    ``{"status": "failed", "run_id", "message", "usage"}``, ``{"status": "timeout", "run_id", "last_status"}``, or
     ``{"status": "error", "run_id", "error_type", "message", ...}`` naming the error class the task raises.
     """
 
@@ -115,7 +115,8 @@ class TelaRunTrigger(BaseTrigger):
         if finished.outcome == "succeeded":
             return self._success(finished.run)
         if finished.outcome == "failed":
-            return {"status": "failed", "run_id": self.run_id, "message": finished.run.failure_reason()}
+            return {"status": "failed", "run_id": self.run_id, "message": finished.run.failure_reason(),
+                    "usage": finished.run.usage}
         if finished.outcome == "timeout":
             return {"status": "timeout", "run_id": self.run_id, "last_status": finished.last_status}
         assert finished.error is not None
