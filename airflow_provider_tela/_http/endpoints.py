@@ -132,34 +132,6 @@ def submit_task(request: CompletionRequest) -> Endpoint[TaskRef]:
     return Endpoint(call, parse)
 
 
-def _same_task(task_id: str, task: Any) -> Any:
-    if task.id.strip() != task_id.strip():
-        raise detached(TelaBadResponseError(
-            f"Tela's answer to a status check of task {task_id} describes task {task.id!r}; it is ignored."
-        ))
-    return task
-
-
-def get_task(task_id: str) -> Endpoint[Task]:
-    call = calls.get_task(task_id)
-    return Endpoint(
-        call, lambda body, secrets: _same_task(task_id, decode_model(call, Task, body, secrets, f"task {task_id}"))
-    )
-
-
-def poll_task(task_id: str, *, cached: bool = True) -> Endpoint[Task | TaskProgress]:
-    """A task's status check: just id and status while it is active, the whole task once it may have ended."""
-    call = calls.get_task(task_id) if cached else calls.task_status(task_id)
-
-    def parse(body: bytes, secrets: tuple[str, ...]) -> Task | TaskProgress:
-        progress = _same_task(task_id, decode_model(call, TaskProgress, body, secrets, f"task {task_id}"))
-        if progress.status in (TaskStatus.CREATED, TaskStatus.RUNNING):
-            return progress
-        return decode_model(call, Task, body, secrets, f"task {task_id}")
-
-    return Endpoint(call, parse)
-
-
 def list_tasks(params: dict[str, str]) -> Endpoint[list[Task]]:
     """``GET /task``: ``{"data": [...]}`` (or a bare list) of tasks."""
     call = calls.list_tasks(params)
@@ -186,40 +158,77 @@ def complete(request: CompletionRequest) -> Endpoint[ChatCompletion]:
     return Endpoint(call, lambda body, secrets: _created(call, ChatCompletion, body, secrets))
 
 
-def _same_run(run_id: str, run: Any) -> Any:
-    """An answer about another run (a stale answer read off a reused connection) is no answer.
-    (``run_id`` is plain already: ``calls`` refused any other before sending.)"""
-    if run.id.strip() != run_id.strip():
+@dataclass(frozen=True)
+class _Resource:
+    """What is polled: a canvas run or a Workstation task. One status check, two resources."""
+
+    what: str
+    model: type[Any]  # the whole object, read once it may have ended
+    progress: type[Any]  # just id and status: what a check of an active one needs
+    may_be_over: Callable[[str], bool]  # statuses for which the whole object is read
+    cached_call: Callable[[str], calls.ApiCall]
+    fresh_call: Callable[[str], calls.ApiCall]
+
+
+_RUN = _Resource("run", CanvasRun, RunProgress, is_terminal, calls.get_run, calls.run_status)
+# (a task in review, or in a status Tela adds later, may be what a wait ends at: read it whole)
+_TASK = _Resource("task", Task, TaskProgress, lambda status: status not in (TaskStatus.CREATED, TaskStatus.RUNNING),
+                  calls.get_task, calls.task_status)
+
+
+def _same(resource: _Resource, job_id: str, found: Any) -> Any:
+    """An answer about another run or task (a stale answer read off a reused connection) is no answer.
+    (``job_id`` is plain already: ``calls`` refused any other before sending.)"""
+    if found.id.strip() != job_id.strip():
         raise detached(TelaBadResponseError(
-            f"Tela's answer to a status check of run {run_id} describes run {run.id!r}; it is ignored."
+            f"Tela's answer to a status check of {resource.what} {job_id} describes {resource.what} {found.id!r}; "
+            "it is ignored."
         ))
-    return run
+    return found
+
+
+def _get(resource: _Resource, job_id: str) -> Endpoint[Any]:
+    call = resource.cached_call(job_id)
+    what = f"{resource.what} {job_id}"
+    return Endpoint(call, lambda body, secrets: _same(resource, job_id,
+                                                      decode_model(call, resource.model, body, secrets, what)))
+
+
+def _status_check(resource: _Resource, job_id: str, cached: bool) -> Endpoint[Any]:
+    """Just id and status while it is active, the whole object once it may have ended.
+
+    Most checks find it still active; validating the whole object each time (inputs, raw input,
+    variables) would cost the triggerer more CPU than the request itself. ``cached=False`` builds the
+    request afresh: for one checked about once (a batch's), a cache entry would only hold memory.
+    """
+    call = resource.cached_call(job_id) if cached else resource.fresh_call(job_id)
+    what = f"{resource.what} {job_id}"
+
+    def parse(body: bytes, secrets: tuple[str, ...]) -> Any:
+        progress = _same(resource, job_id, decode_model(call, resource.progress, body, secrets, what))
+        if not resource.may_be_over(progress.status):
+            return progress
+        return decode_model(call, resource.model, body, secrets, what)
+
+    return Endpoint(call, parse)
 
 
 def get_run(run_id: str) -> Endpoint[CanvasRun]:
-    call = calls.get_run(run_id)
-    return Endpoint(
-        call, lambda body, secrets: _same_run(run_id, decode_model(call, CanvasRun, body, secrets, f"run {run_id}"))
-    )
+    return _get(_RUN, run_id)
 
 
 def poll_run(run_id: str, *, cached: bool = True) -> Endpoint[CanvasRun | RunProgress]:
-    """A status check: just id and status while the run is active, the whole run once it ended.
+    """A run's status check (see ``_status_check``)."""
+    return _status_check(_RUN, run_id, cached)
 
-    Most polls find the run still active; validating the whole object each time (inputs, raw
-    input, variables) would cost the triggerer more CPU than the request itself. ``cached=False``
-    builds the request afresh: for a run checked about once (a batch's), a cache entry would only
-    hold memory.
-    """
-    call = calls.get_run(run_id) if cached else calls.run_status(run_id)
 
-    def parse(body: bytes, secrets: tuple[str, ...]) -> CanvasRun | RunProgress:
-        progress = _same_run(run_id, decode_model(call, RunProgress, body, secrets, f"run {run_id}"))
-        if not is_terminal(progress.status):
-            return progress
-        return decode_model(call, CanvasRun, body, secrets, f"run {run_id}")
+def get_task(task_id: str) -> Endpoint[Task]:
+    return _get(_TASK, task_id)
 
-    return Endpoint(call, parse)
+
+def poll_task(task_id: str, *, cached: bool = True) -> Endpoint[Task | TaskProgress]:
+    """A task's status check (see ``_status_check``)."""
+    return _status_check(_TASK, task_id, cached)
 
 
 def create_file() -> Endpoint[FileUploadTarget]:
