@@ -232,8 +232,9 @@ class ClientSettings:
     def host(self) -> str:
         return urlsplit(self.base_url).hostname or ""
 
-    @property
+    @cached_property
     def secrets(self) -> tuple[str, ...]:
+        """What no answer, error or log line may show (read once: every status check scrubs with it)."""
         return tuple(s for s in (self.api_key, _proxy_secret(self.proxy_for(self.base_url))) if s)
 
     @property
