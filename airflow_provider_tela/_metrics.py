@@ -19,6 +19,7 @@ import logging
 import re
 from collections.abc import Mapping
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,10 @@ PREFIX = "tela"
 METRICS_SWITCHES = ("statsd_on", "statsd_datadog_enabled", "otel_on")
 
 
+@cache
 def enabled() -> bool:
-    """Whether the deployment sends metrics at all (read each time: a few dictionary look-ups)."""
+    """Whether the deployment sends metrics at all. Read once per process, as Airflow reads [metrics]
+    (three configuration look-ups: about 0.2 ms, then nothing)."""
     from airflow.providers.common.compat.sdk import conf
 
     return any(conf.getboolean("metrics", switch, fallback=False) for switch in METRICS_SWITCHES)

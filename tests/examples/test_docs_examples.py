@@ -30,7 +30,7 @@ REVIEW_CANVAS = "0b7d2c4e-5a61-4f0e-9d3c-7e2f1a8b6c90"
 # What each example file is tested by (a file nobody tests fails test_every_example_file_is_tested).
 TESTED = {
     "batch.py", "completion.py", "connection.sh", "decorator.py", "files.py", "hook.py", "messages.py",
-    "sensor.py", "workstation.py", "testing/conftest.py", "testing/test_my_dag.py",  # the last two: tests/compat/test_docs_testing_example.py
+    "observability.py", "sensor.py", "workstation.py", "testing/conftest.py", "testing/test_my_dag.py",  # the last two: tests/compat/test_docs_testing_example.py
 }
 
 
@@ -70,6 +70,7 @@ def test_python_blocks_in_the_pages_only_include_files():
     ("decorator.py", "docs_decorator", 2),
     ("sensor.py", "docs_sensor", 1),
     ("batch.py", "docs_batch", 5),
+    ("observability.py", "docs_observability", 4),
 ])
 def test_the_dag_example_runs(tela_connection_env, tmp_path, monkeypatch, name, dag_id, runs):
     add_docs_canvases(tela_connection_env)
