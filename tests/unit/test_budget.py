@@ -84,7 +84,7 @@ def test_a_run_still_running_or_gone_counts_as_paid_at_the_highest_cost_read():
     budget.settle(lambda kind, run_id: (None, None) if run_id == "running" else None)
     spend = budget.spend()
     assert spend.costs_estimated == 2 and spend.total == pytest.approx(0.6)
-    with pytest.raises(TelaBudgetError, match="2 of them counted at 0.2, the highest cost read"):
+    with pytest.raises(TelaBudgetError, match=r"2 of them counted at 0\.2, the highest cost read"):
         budget.check()
     assert not RunBudget(store, "e", 0.5).runs["running"].settled  # asked again by the next try
 
