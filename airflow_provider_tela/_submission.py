@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 from airflow_provider_tela import _results
@@ -29,7 +30,6 @@ from airflow_provider_tela._budget import RunBudget
 from airflow_provider_tela._durable import Decision, DurableRun, fingerprint
 from airflow_provider_tela._http.deadline import Deadline
 from airflow_provider_tela._inputs import FileSlots
-from airflow_provider_tela._results import OutputCheck
 from airflow_provider_tela._types import Kind, Mode, OnAmbiguous, WaitFor
 from airflow_provider_tela._wait import Ends, ends_for
 from airflow_provider_tela.errors import (
@@ -129,16 +129,15 @@ class Submission:
     """The life of one task instance's run (or Workstation task), for one try."""
 
     def __init__(self, context: Any, ask: Ask, *, conn_id: str, durable: bool, on_ambiguous: OnAmbiguous,
-                 log: Any, output_check: OutputCheck | None = None, wait_for: WaitFor = "output", max_cost: float | None = None,
+                 log: Any, output_schema: Any = None, wait_for: WaitFor = "output", max_cost: float | None = None,
                  operator: str = "TelaCompletionOperator") -> None:
         self.context = context
         self.ask = ask
         self.conn_id = conn_id
         self.on_ambiguous = on_ambiguous
         self.log = log
-        self.output_check = output_check
+        self.output_schema = output_schema
         self.wait_for = wait_for
-        self.ends = ends_for(ask.kind, wait_for)
         self.slots = FileSlots()
         self.request = ask.build(self.slots)  # once per try: validated before any I/O
         self.record = DurableRun.open(context, fingerprint(conn_id, self.request.to_payload()), durable=durable)
@@ -146,6 +145,11 @@ class Submission:
         self.operator = operator
         self.outcome = _results.Outcome(kind=ask.kind)  # what metrics and lineage report of this try
         self.budget = None if max_cost is None else RunBudget.open(context, max_cost)
+
+    @cached_property
+    def ends(self) -> Ends:
+        """Which statuses end the wait for what this submission creates."""
+        return ends_for(self.ask.kind, self.wait_for)
 
     def over(self, job: Job) -> bool:
         return job.found is not None and self.ends.outcome(job.found.status) == "succeeded"
@@ -220,7 +224,7 @@ class Submission:
                 "pay again); wait_for='output' waits for the run's output instead.", run_id=ref.run_id))
         self.log.warning("Tela named completion run %s and no Workstation task of application %s lists it: waiting "
                          "for the run's output (no review can be followed).", ref.run_id, self.ask.application_id)
-        self.ends = ends_for("run")
+        self.ends = ends_for("run")  # (replaces the cached value)
         return Job("run", ref.run_id)
 
     def stream_job(self, hook: TelaHook, *, deadline: Deadline, validate_variables: bool = False
@@ -336,8 +340,8 @@ class Submission:
         try:
             if review is not None:
                 self.context["ti"].xcom_push(key=_results.TASK_KEY, value=review)
-            result = _results.finish(self.context, job_id, usage, content, self.log, self.output_check,
-                                     what=self.ends.what)
+            result = _results.finish(self.context, job_id, usage, content, self.log,
+                                     _results.output_check(self.output_schema), what=self.ends.what)
         except TelaError:
             # over, and its output refused: a retry asks for a new run (never this one's again)
             self.record.forget()

@@ -219,8 +219,8 @@ class TelaBatchStateError(TelaError):
 
 
 class TelaBatchFailedError(TelaError, _Fatal):
-    """More records of a batch failed than ``max_failed_fraction`` allows (or ``on_ambiguous="fail"``
-    stopped it). Every row is written before it is raised; a retry would find the same rows."""
+    """More records of a batch failed (or were ambiguous) than ``max_failed_fraction`` allows. Every row is
+    written before it is raised; a retry would find the same rows."""
 
 
 def detached(error: TelaError) -> TelaError:

@@ -288,7 +288,6 @@ class TelaHook(BaseHook):
         *,
         extra_body: dict[str, Any] | None = None,
         version_id: str | None = None,
-        label: str | None = None,
         tags: list[str] | None = None,
     ) -> CanvasRun:
         """Start a canvas run asynchronously and return it (``.id``, ``.status``) at once; ``version_id``
@@ -296,7 +295,7 @@ class TelaHook(BaseHook):
         request = self.prepare_request(
             canvas_id, application_id, variables, messages, override,
             webhook_url=webhook_url, **({} if webhook_url else {"async": True}),
-            **_target_flags(extra_body=extra_body, version_id=version_id, label=label, tags=tags),
+            **_target_flags(extra_body=extra_body, version_id=version_id, tags=tags),
         )
         return self.submit_request(request)
 

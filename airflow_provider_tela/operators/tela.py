@@ -90,7 +90,7 @@ class TelaCompletionOperator(BaseOperator):
     :param override: per-run settings: model, temperature, type, functions, structured_output (templated).
     :param webhook_url: Tela POSTs the result there when the run ends (templated).
     :param extra_body: top-level request fields the provider does not manage, sent as given
-        (templated), e.g. ``{"long_response": True, "label": "nightly"}``.
+        (templated), e.g. ``{"long_response": True}``.
     :param tela_conn_id: the Tela connection, ``tela_default`` by default.
     :param wait_for_completion: wait for the run to end (default) or return its id at once.
     :param deferrable: wait in the triggerer; default from ``[operators] default_deferrable``.
@@ -239,12 +239,10 @@ class TelaCompletionOperator(BaseOperator):
             tela_file.size()
 
     def _open(self, context: Context) -> Submission:
-        from airflow_provider_tela._results import output_check
         from airflow_provider_tela._submission import Submission
 
         submission = Submission(context, self.ask(), conn_id=self.tela_conn_id, durable=self.durable,
-                                on_ambiguous=self.on_ambiguous, log=self.log,
-                                output_check=output_check(self.output_schema),
+                                on_ambiguous=self.on_ambiguous, log=self.log, output_schema=self.output_schema,
                                 wait_for=self.wait_for, max_cost=self.max_cost,
                                 operator=getattr(self, "custom_operator_name", None) or type(self).__name__)
         self._tela_outcome = submission.outcome  # how the try ended, for the lineage events (_lineage)
